@@ -1,0 +1,92 @@
+package grammar
+
+import "fmt"
+
+// ErrCode classifies a parse error. Shell-level codes print netsh's own
+// texts followed by the command's usage; value codes print one
+// `ERR IPsec[<IPsecCode>] : <text>` line, as the ipsec helper does.
+type ErrCode uint8
+
+// Error codes. The numbers behind the value codes are in ipsecCodes.
+const (
+	ErrCmdNotFound  ErrCode = iota + 1 // ERROR_CMD_NOT_FOUND (15004)
+	ErrInvalidArg                      // ERROR_INVALID_OPTION_TAG (15009)
+	ErrMissing                         // ERROR_MISSING_OPTION (15011)
+	ErrSyntax                          // ERROR_INVALID_SYNTAX (15001), also bad enum values (15014)
+	ErrDuplicateTag                    // ERROR_TAG_ALREADY_PRESENT (15008)
+
+	ErrBadAddress
+	ErrBadMask
+	ErrBadPort
+	ErrBadProtocol
+	ErrBadMMSec
+	ErrBadQMSec
+	ErrBadAuth
+	ErrBadGUID
+	ErrServerType
+	ErrPortProtocol
+)
+
+// ipsecCodes are this project's codes for value errors. Windows' numbers
+// for these situations are not known (reference 6.2); they sit at the top of
+// the 05000-05099 range, clear of the known ones and of package store's.
+var ipsecCodes = map[ErrCode]int{
+	ErrBadAddress:   5090,
+	ErrBadMask:      5091,
+	ErrBadPort:      5092,
+	ErrBadProtocol:  5093,
+	ErrBadMMSec:     5094,
+	ErrBadQMSec:     5095,
+	ErrBadAuth:      5096,
+	ErrBadGUID:      5097,
+	ErrServerType:   5098,
+	ErrPortProtocol: 5099,
+}
+
+// Texts of the shell-level messages (reference 6.1).
+const (
+	MsgSyntax   = "The syntax supplied for this command is not valid. Check help for the correct syntax."
+	MsgMissing1 = "One or more essential parameters were not entered."
+	MsgMissing2 = "Verify the required parameters, and reenter them."
+)
+
+// Error is a parse error with the position of the offending token.
+type Error struct {
+	Code  ErrCode
+	Pos   Position // start of the offending token
+	Token string   // the offending token as typed
+	Msg   string   // for value errors: the text after "ERR IPsec[...] : "
+	Cmd   *Command // the command whose usage follows, for shell-level errors
+	Line  string   // the whole input line
+}
+
+// IPsecCode returns the ERR IPsec number of a value error, or 0 for a
+// shell-level error.
+func (e *Error) IPsecCode() int { return ipsecCodes[e.Code] }
+
+// ShowUsage reports whether netsh prints the command's usage after the
+// message.
+func (e *Error) ShowUsage() bool {
+	switch e.Code {
+	case ErrInvalidArg, ErrMissing, ErrSyntax, ErrDuplicateTag:
+		return e.Cmd != nil
+	}
+	return false
+}
+
+// Error returns the message lines without the usage block.
+func (e *Error) Error() string {
+	switch e.Code {
+	case ErrCmdNotFound:
+		return fmt.Sprintf("The following command was not found: %s.", e.Token)
+	case ErrInvalidArg:
+		return fmt.Sprintf("'%s' is not a valid argument for this command.\n%s", e.Token, MsgSyntax)
+	case ErrMissing:
+		return MsgMissing1 + "\n" + MsgMissing2 + "\n" + MsgSyntax
+	case ErrSyntax:
+		return MsgSyntax
+	case ErrDuplicateTag:
+		return fmt.Sprintf("The tag '%s' was given more than once.\n%s", e.Token, MsgSyntax)
+	}
+	return fmt.Sprintf("ERR IPsec[%05d] : %s", e.IPsecCode(), e.Msg)
+}
