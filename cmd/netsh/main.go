@@ -1,0 +1,201 @@
+// Command netsh is gonetsh's netsh.exe: the interactive prompt, one-shot
+// commands (`netsh ipsec static show all`) and scripts (`netsh -f file`).
+//
+// Exit status: 0 when every command succeeded, 1 when any failed (netsh's
+// own behaviour varies by helper; see README), 2 for bad invocations.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gonetsh/gonetsh/grammar"
+	"github.com/gonetsh/gonetsh/shell"
+	"github.com/gonetsh/gonetsh/store"
+)
+
+const usage = `
+Usage: netsh [-a AliasFile] [-c Context] [-r RemoteMachine] 
+             [Command | -f ScriptFile]
+
+gonetsh options (they never clash with netsh words):
+  --store DIR       policy store directory (default: /var/lib/gonetsh as root,
+                    else $XDG_STATE_HOME/gonetsh)
+  --history FILE    interactive history file (default: <store dir>/history)
+  --locale en-US    output locale; en-US is the only one
+`
+
+// options are the parsed command line.
+type options struct {
+	alias, context, script string
+	storeDir, history      string
+	help                   bool
+	command                []string
+}
+
+func parseArgs(args []string) (options, error) {
+	var o options
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		value := func() (string, error) {
+			if i+1 >= len(args) {
+				return "", fmt.Errorf("option %s needs a value", a)
+			}
+			i++
+			return args[i], nil
+		}
+		var err error
+		switch {
+		case strings.HasPrefix(a, "--"):
+			name, val, hasVal := strings.Cut(a[2:], "=")
+			if !hasVal && name != "help" {
+				if val, err = value(); err != nil {
+					return o, err
+				}
+			}
+			switch name {
+			case "store":
+				o.storeDir = val
+			case "history":
+				o.history = val
+			case "locale":
+				if !strings.EqualFold(val, "en-US") {
+					return o, fmt.Errorf("locale %s is not available; en-US is the only one", val)
+				}
+			case "help":
+				o.help = true
+			default:
+				return o, fmt.Errorf("unknown option --%s", name)
+			}
+		case len(a) == 2 && (a[0] == '-' || a[0] == '/'):
+			switch strings.ToLower(a[1:]) {
+			case "?", "h":
+				o.help = true
+			case "a":
+				o.alias, err = value()
+			case "c":
+				o.context, err = value()
+			case "f":
+				o.script, err = value()
+			case "r", "u", "p":
+				return o, fmt.Errorf("remote machines are not supported: gonetsh manages this computer only")
+			default:
+				o.command = args[i:]
+				return o, nil
+			}
+			if err != nil {
+				return o, err
+			}
+		default:
+			o.command = args[i:]
+			return o, nil
+		}
+	}
+	return o, nil
+}
+
+// commandLine joins argv back into one netsh line, quoting what the
+// invoking shell unquoted: `name=My Policy` becomes `name="My Policy"`.
+func commandLine(argv []string) string {
+	parts := make([]string, len(argv))
+	for i, a := range argv {
+		parts[i] = a
+		if a != "" && !strings.ContainsAny(a, " \t") {
+			continue
+		}
+		if tag, val, ok := strings.Cut(a, "="); ok && tag != "" && !strings.ContainsAny(tag, " \t\"") {
+			parts[i] = tag + `="` + val + `"`
+		} else {
+			parts[i] = `"` + a + `"`
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func defaultStoreDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/gonetsh"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "gonetsh")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "gonetsh")
+	}
+	return filepath.Join(home, ".local", "state", "gonetsh")
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	o, err := parseArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "netsh: %v\n", err)
+		fmt.Fprint(stdout, usage)
+		return 2
+	}
+	g := grammar.New()
+	if o.help {
+		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, g.ContextHelp(g.Root))
+		return 0
+	}
+	if o.storeDir == "" {
+		o.storeDir = defaultStoreDir()
+	}
+	if err := os.MkdirAll(o.storeDir, 0o700); err != nil {
+		fmt.Fprintf(stdout, "%v\n", store.WithCause(store.CodeStoreOpen, err))
+		return 1
+	}
+	db, err := store.Open(o.storeDir, store.Options{})
+	if err != nil {
+		fmt.Fprintln(stdout, err)
+		return 1
+	}
+	interactive := o.script == "" && len(o.command) == 0
+	sess := shell.New(shell.Config{Grammar: g, Store: db, Out: stdout, Err: stderr, Interactive: interactive})
+	if o.context != "" {
+		if err := sess.Enter(o.context); err != nil {
+			fmt.Fprintln(stdout, err)
+			return 1
+		}
+	}
+	if o.alias != "" {
+		if !sess.Exec(commandLine([]string{"exec", o.alias})) || sess.Exited() {
+			return status(sess)
+		}
+	}
+	switch {
+	case o.script != "":
+		f, err := os.Open(o.script)
+		if err != nil {
+			fmt.Fprintf(stdout, "The file %s could not be opened.\n", o.script)
+			return 1
+		}
+		defer f.Close()
+		sess.RunScript(f, o.script)
+	case len(o.command) > 0:
+		sess.Exec(commandLine(o.command))
+	default:
+		history := o.history
+		if history == "" {
+			history = filepath.Join(o.storeDir, "history")
+		}
+		if err := shell.Interactive(sess, shell.TermConfig{Stdin: stdin, Stdout: stdout, Stderr: stderr, HistoryFile: history}); err != nil {
+			fmt.Fprintf(stderr, "netsh: %v\n", err)
+		}
+	}
+	return status(sess)
+}
+
+func status(sess *shell.Session) int {
+	sess.Close()
+	if sess.Failed() {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,115 @@
+package shell
+
+import (
+	"errors"
+	"io"
+	"strings"
+
+	"github.com/chzyer/readline"
+
+	"github.com/gonetsh/gonetsh/grammar"
+	"github.com/gonetsh/gonetsh/store"
+)
+
+// TermConfig is the terminal of an interactive session. Tests inject Stdin
+// and Stdout and force terminal mode.
+type TermConfig struct {
+	Stdin       io.Reader
+	Stdout      io.Writer
+	Stderr      io.Writer
+	HistoryFile string // "" keeps no history
+	// ForceTerminal treats Stdin as a terminal (raw key handling: Tab
+	// completes, Ctrl-C cancels the line, Ctrl-D on an empty line leaves).
+	ForceTerminal bool
+}
+
+// Interactive runs the prompt until exit, bye, quit or Ctrl-D. Ctrl-C
+// cancels the line being typed. History is kept in HistoryFile.
+func Interactive(s *Session, tc TermConfig) error {
+	cfg := &readline.Config{
+		Prompt:            s.Prompt() + " ",
+		HistoryFile:       tc.HistoryFile,
+		HistorySearchFold: true,
+		AutoComplete:      &completer{s: s},
+		InterruptPrompt:   "^C",
+		EOFPrompt:         "",
+		Stdin:             io.NopCloser(tc.Stdin),
+		Stdout:            tc.Stdout,
+		Stderr:            tc.Stderr,
+	}
+	if tc.ForceTerminal {
+		cfg.FuncIsTerminal = func() bool { return true }
+		cfg.FuncMakeRaw = func() error { return nil }
+		cfg.FuncExitRaw = func() error { return nil }
+		cfg.FuncGetWidth = func() int { return 80 }
+	}
+	rl, err := readline.NewEx(cfg)
+	if err != nil {
+		return err
+	}
+	defer rl.Close()
+	// Output goes through readline so that it does not garble the line
+	// being edited.
+	s.cfg.Out = rl.Stdout()
+	for !s.Exited() {
+		line, err := rl.Readline()
+		if errors.Is(err, readline.ErrInterrupt) {
+			continue
+		}
+		if err != nil { // io.EOF: Ctrl-D or end of input
+			break
+		}
+		s.Exec(line)
+		rl.SetPrompt(s.Prompt() + " ")
+	}
+	return nil
+}
+
+// completer adapts grammar.Complete to readline: candidates are the rest
+// of each completion after the partial word.
+type completer struct{ s *Session }
+
+func (c *completer) Do(line []rune, pos int) ([][]rune, int) {
+	cands, partial := c.s.g.Complete(c.s.ctx, string(line[:pos]), storeNames{c.s})
+	out := make([][]rune, 0, len(cands))
+	for _, cand := range cands {
+		rest := cand[len(partial):]
+		if !strings.HasSuffix(cand, "=") {
+			rest += " "
+		}
+		out = append(out, []rune(rest))
+	}
+	return out, len([]rune(partial))
+}
+
+// storeNames lists object names of the session's current store for
+// completion; a store that cannot be read offers none.
+type storeNames struct{ s *Session }
+
+func (n storeNames) Names(r grammar.Ref) []string {
+	var out []string
+	_ = n.s.view(func(st *store.State) error {
+		switch r {
+		case grammar.RefPolicy:
+			for _, p := range st.Policies {
+				out = append(out, p.Name)
+			}
+		case grammar.RefFilterList:
+			for _, l := range st.FilterLists {
+				out = append(out, l.Name)
+			}
+		case grammar.RefFilterAction:
+			for _, a := range st.FilterActions {
+				out = append(out, a.Name)
+			}
+		case grammar.RefRule:
+			for _, p := range st.Policies {
+				for _, r := range p.Rules {
+					out = append(out, r.Name)
+				}
+			}
+		}
+		return nil
+	})
+	return out
+}
