@@ -28,19 +28,19 @@ const (
 )
 
 // ipsecCodes are this project's codes for value errors. Windows' numbers
-// for these situations are not known (reference 6.2); they sit at the top of
-// the 05000-05099 range, clear of the known ones and of package store's.
+// for these situations are not known (reference 6.2); they take 05050-05059,
+// clear of the known codes and of package store's (05080-05095).
 var ipsecCodes = map[ErrCode]int{
-	ErrBadAddress:   5090,
-	ErrBadMask:      5091,
-	ErrBadPort:      5092,
-	ErrBadProtocol:  5093,
-	ErrBadMMSec:     5094,
-	ErrBadQMSec:     5095,
-	ErrBadAuth:      5096,
-	ErrBadGUID:      5097,
-	ErrServerType:   5098,
-	ErrPortProtocol: 5099,
+	ErrBadAddress:   5050,
+	ErrBadMask:      5051,
+	ErrBadPort:      5052,
+	ErrBadProtocol:  5053,
+	ErrBadMMSec:     5054,
+	ErrBadQMSec:     5055,
+	ErrBadAuth:      5056,
+	ErrBadGUID:      5057,
+	ErrServerType:   5058,
+	ErrPortProtocol: 5059,
 }
 
 // Texts of the shell-level messages (reference 6.1).

@@ -4,8 +4,8 @@ import "github.com/gonetsh/gonetsh/ipsec"
 
 // Tag constructors keep each table row to one line.
 func str(name, help string) Tag { return Tag{Name: name, Kind: KString, Help: help} }
-func req(t Tag) Tag            { t.Required = true; return t }
-func ref(t Tag, r Ref) Tag     { t.Ref = r; return t }
+func req(t Tag) Tag             { t.Required = true; return t }
+func ref(t Tag, r Ref) Tag      { t.Ref = r; return t }
 func boolean(name, help string) Tag {
 	return Tag{Name: name, Kind: KBool, Help: help}
 }

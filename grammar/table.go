@@ -8,23 +8,23 @@ type Kind uint8
 
 // Value kinds.
 const (
-	KString    Kind = iota + 1 // Value.Str
-	KInt                       // Value.Int, within Tag.Min..Tag.Max
-	KBool                      // Value.Bool: yes|no and their prefixes
-	KEnum                      // Value.Int = the matched EnumValue.Val
-	KAddr                      // Value.Addr: me|any|IPv4|DNS name|server type
-	KMask                      // Value.Mask: dotted mask or prefix length
-	KPort                      // Value.Int: 0-65535
-	KProto                     // Value.Proto: ANY|ICMP|TCP|UDP|RAW|0-255
-	KMMOffers                  // Value.MM: "3DES-SHA1-2 DES-MD5-1"
-	KQMOffers                  // Value.QM: "ESP[3DES,SHA1]:100000k/900s AH[MD5]"
-	KRootCA                    // Value.Auth: "<DN> certmap:yes excludecaname:no"
-	KGUID                      // Value.Str: {XXXXXXXX-...}, upper case
-	KFile                      // Value.Str: a file path
-	KPSK                       // Value.Auth: a pre-shared key
-	KKerberos                  // Value.Bool and Value.Auth: kerberos=yes|no
-	KPFSGroup                  // Value.Group: grp1|grp2|grp3|grpmm|nopfs
-	KRest                      // Value.Str: every remaining argument, verbatim
+	KString   Kind = iota + 1 // Value.Str
+	KInt                      // Value.Int, within Tag.Min..Tag.Max
+	KBool                     // Value.Bool: yes|no and their prefixes
+	KEnum                     // Value.Int = the matched EnumValue.Val
+	KAddr                     // Value.Addr: me|any|IPv4|DNS name|server type
+	KMask                     // Value.Mask: dotted mask or prefix length
+	KPort                     // Value.Int: 0-65535
+	KProto                    // Value.Proto: ANY|ICMP|TCP|UDP|RAW|0-255
+	KMMOffers                 // Value.MM: "3DES-SHA1-2 DES-MD5-1"
+	KQMOffers                 // Value.QM: "ESP[3DES,SHA1]:100000k/900s AH[MD5]"
+	KRootCA                   // Value.Auth: "<DN> certmap:yes excludecaname:no"
+	KGUID                     // Value.Str: {XXXXXXXX-...}, upper case
+	KFile                     // Value.Str: a file path
+	KPSK                      // Value.Auth: a pre-shared key
+	KKerberos                 // Value.Bool and Value.Auth: kerberos=yes|no
+	KPFSGroup                 // Value.Group: grp1|grp2|grp3|grpmm|nopfs
+	KRest                     // Value.Str: every remaining argument, verbatim
 )
 
 // Ref says which existing objects a name tag refers to; completion offers
