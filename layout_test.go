@@ -32,7 +32,7 @@ var allowed = []struct {
 	{"engine", []string{"engine", "store", "ipsec"}},
 	{"shell", []string{"shell", "grammar", "store", "ipsec"}},
 	{"cmd", []string{"cmd", "shell", "grammar", "store", "ipsec", "engine", "driver"}},
-	{"examples", []string{"grammar", "store", "ipsec", "engine", "driver"}},
+	{"examples", []string{"shell", "grammar", "store", "ipsec", "engine", "driver"}},
 	{"bench", []string{"grammar", "store", "ipsec", "shell"}},
 	{"", nil}, // the module root: documentation and these tests
 }

@@ -3,7 +3,6 @@ package grammar
 import (
 	"strings"
 
-	"github.com/alecthomas/participle/v2"
 	"github.com/alecthomas/participle/v2/lexer"
 )
 
@@ -16,32 +15,25 @@ type Position = lexer.Position
 // removed (there is no escape character; `\'` stays as typed and only
 // rootca turns it into a quote), and `=` as its own token so that `tag=value`,
 // `tag= value`, `tag =value` and `tag = value` can all be joined later.
-var netshLexer = lexer.MustSimple([]lexer.SimpleRule{
+var netshLexer = lexer.MustSimple(tokenRules)
+
+// tokenRules are the token definitions netshLexer is built from; the EBNF
+// golden test pins them.
+var tokenRules = []lexer.SimpleRule{
 	{Name: "Quoted", Pattern: `"[^"]*"?`},
 	{Name: "Eq", Pattern: `=`},
 	{Name: "Word", Pattern: `[^\s="]+`},
 	{Name: "WS", Pattern: `\s+`},
-})
-
-// tokenLine is the participle production for one line: a run of pieces, white
-// space kept so that adjacency (what makes `name="a b"` one argument) is
-// visible.
-type tokenLine struct {
-	Pieces []*piece `parser:"@@*"`
 }
 
+// piece is one token of a line; white space is kept so that adjacency
+// (what makes `name="a b"` one argument) is visible.
 type piece struct {
 	Pos    lexer.Position
-	Quoted *string `parser:"(  @Quoted"`
-	Eq     bool    `parser:" | @Eq"`
-	Word   *string `parser:" | @Word"`
-	WS     *string `parser:" | @WS )"`
+	Quoted *string
+	Eq     bool
+	Word   *string
 }
-
-var lineParser = participle.MustBuild[tokenLine](
-	participle.Lexer(netshLexer),
-	participle.UseLookahead(1),
-)
 
 // arg is one white-space separated argument after quote removal, with the
 // split at its first unquoted `=`.
@@ -58,13 +50,15 @@ type arg struct {
 	Quoted   bool // some part of it was quoted
 }
 
-// lexArgs splits a line into arguments. It never fails: any byte sequence
-// is a word, a quoted stretch, '=' or white space.
+// lexArgs splits a line into arguments. It never fails on text: any byte
+// sequence is a word, a quoted stretch, '=' or white space.
 func lexArgs(line string) ([]arg, error) {
-	tl, err := lineParser.ParseString("", line)
+	lx, err := netshLexer.LexString("", line)
 	if err != nil {
 		return nil, err
 	}
+	sym := netshLexer.Symbols()
+	quoted, eq, word := sym["Quoted"], sym["Eq"], sym["Word"]
 	var out []arg
 	var cur []*piece
 	flush := func() {
@@ -73,8 +67,25 @@ func lexArgs(line string) ([]arg, error) {
 			cur = nil
 		}
 	}
-	for _, p := range tl.Pieces {
-		if p.WS != nil {
+	for {
+		t, err := lx.Next()
+		if err != nil {
+			return nil, err
+		}
+		if t.EOF() {
+			break
+		}
+		p := &piece{Pos: t.Pos}
+		switch t.Type {
+		case quoted:
+			v := t.Value
+			p.Quoted = &v
+		case eq:
+			p.Eq = true
+		case word:
+			v := t.Value
+			p.Word = &v
+		default: // white space ends an argument
 			flush()
 			continue
 		}

@@ -2,6 +2,7 @@ package grammar
 
 import (
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 
@@ -167,8 +168,16 @@ const (
 )
 
 // Commands returns the commands usable in ctx: its own, then the globals
-// it inherits that it does not override.
+// it inherits that it does not override. The slice is shared: do not
+// modify it.
 func (g *Grammar) Commands(ctx *Context) []*Command {
+	if c, ok := g.cmds[ctx]; ok {
+		return c
+	}
+	return g.commands(ctx)
+}
+
+func (g *Grammar) commands(ctx *Context) []*Command {
 	out := append([]*Command(nil), ctx.Commands...)
 	if ctx == g.Root {
 		return out
@@ -176,7 +185,7 @@ func (g *Grammar) Commands(ctx *Context) []*Command {
 	for _, gc := range g.Root.Commands {
 		dup := false
 		for _, c := range ctx.Commands {
-			if c.Path() == gc.Path() {
+			if slices.Equal(c.Words, gc.Words) {
 				dup = true
 				break
 			}
@@ -212,7 +221,10 @@ func (g *Grammar) words(ctx *Context) map[string]wordKind {
 // matchWord resolves a command word or context name typed in ctx: an exact
 // match (any case) wins, else it must be the prefix of exactly one name.
 func (g *Grammar) matchWord(ctx *Context, w string) (string, wordKind) {
-	m := g.words(ctx)
+	m, ok := g.first[ctx]
+	if !ok {
+		m = g.words(ctx)
+	}
 	if k, ok := m[strings.ToLower(w)]; ok {
 		return strings.ToLower(w), k
 	}

@@ -166,9 +166,15 @@ func link(c *Context) *Context {
 	return c
 }
 
-// Grammar is the whole command tree. It is immutable after New.
+// Grammar is the whole command tree. It is immutable after New, so one
+// Grammar may serve many sessions at once.
 type Grammar struct {
 	Root *Context
+
+	// Per context, computed once in New: the usable commands (own, then
+	// inherited globals) and the first words with their kinds.
+	cmds  map[*Context][]*Command
+	first map[*Context]map[string]wordKind
 }
 
 // New returns the netsh grammar: the root context with the global commands,
@@ -194,5 +200,15 @@ func New() *Grammar {
 		},
 		Subs: []*Context{ipsecCtx},
 	}
-	return &Grammar{Root: link(root)}
+	g := &Grammar{Root: link(root), cmds: map[*Context][]*Command{}, first: map[*Context]map[string]wordKind{}}
+	var walk func(c *Context)
+	walk = func(c *Context) {
+		g.cmds[c] = g.commands(c)
+		g.first[c] = g.words(c)
+		for _, s := range c.Subs {
+			walk(s)
+		}
+	}
+	walk(g.Root)
+	return g
 }
