@@ -3,6 +3,7 @@ package shell
 import (
 	"errors"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/chzyer/readline"
@@ -37,6 +38,10 @@ func Interactive(s *Session, tc TermConfig) error {
 		Stdout:            tc.Stdout,
 		Stderr:            tc.Stderr,
 	}
+	// Terminal mode follows the streams given, not the process's own: an
+	// in-process caller with a pipe must never put the real terminal in
+	// raw mode.
+	cfg.FuncIsTerminal = func() bool { return isTerminal(tc.Stdin) && isTerminal(tc.Stdout) }
 	if tc.ForceTerminal {
 		cfg.FuncIsTerminal = func() bool { return true }
 		cfg.FuncMakeRaw = func() error { return nil }
@@ -112,4 +117,10 @@ func (n storeNames) Names(r grammar.Ref) []string {
 		return nil
 	})
 	return out
+}
+
+// isTerminal reports whether v is an *os.File open on a terminal.
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && readline.IsTerminal(int(f.Fd()))
 }

@@ -51,10 +51,16 @@ func parseArgs(args []string) (options, error) {
 		switch {
 		case strings.HasPrefix(a, "--"):
 			name, val, hasVal := strings.Cut(a[2:], "=")
-			if !hasVal && name != "help" {
-				if val, err = value(); err != nil {
-					return o, err
+			switch name {
+			case "store", "history", "locale":
+				if !hasVal {
+					if val, err = value(); err != nil {
+						return o, err
+					}
 				}
+			case "help":
+			default:
+				return o, fmt.Errorf("unknown option --%s", name)
 			}
 			switch name {
 			case "store":
@@ -67,8 +73,6 @@ func parseArgs(args []string) (options, error) {
 				}
 			case "help":
 				o.help = true
-			default:
-				return o, fmt.Errorf("unknown option --%s", name)
 			}
 		case len(a) == 2 && (a[0] == '-' || a[0] == '/'):
 			switch strings.ToLower(a[1:]) {
@@ -84,15 +88,18 @@ func parseArgs(args []string) (options, error) {
 				return o, fmt.Errorf("remote machines are not supported: gonetsh manages this computer only")
 			default:
 				o.command = args[i:]
-				return o, nil
+				i = len(args)
 			}
 			if err != nil {
 				return o, err
 			}
 		default:
 			o.command = args[i:]
-			return o, nil
+			i = len(args)
 		}
+	}
+	if o.script != "" && len(o.command) > 0 {
+		return o, fmt.Errorf("a command and -f cannot be combined")
 	}
 	return o, nil
 }
@@ -165,7 +172,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	if o.alias != "" {
-		if !sess.Exec(commandLine([]string{"exec", o.alias})) || sess.Exited() {
+		// A failing line of the alias file is reported and the session
+		// goes on, as after exec; only a missing file or exit ends it.
+		f, err := os.Open(o.alias)
+		if err != nil {
+			fmt.Fprintf(stdout, "The file %s could not be opened.\n", o.alias)
+			return 1
+		}
+		sess.RunScript(f, o.alias)
+		f.Close()
+		if sess.Exited() {
 			return status(sess)
 		}
 	}

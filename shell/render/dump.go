@@ -47,9 +47,9 @@ var ErrUnrepresentable = errors.New("render: value cannot be written as a netsh 
 // colliding with existing names. Every tag is written explicitly, in the
 // grammar's usage order, so the script does not depend on defaults:
 // masks as prefix lengths, ports as numbers, protocol by name or number,
-// kerberos=no for an empty authentication list, qmsecmethods on negotiate
-// actions only (the grammar ignores them otherwise), mmsecmethods and
-// qmsecmethods only when non-empty (an empty list does not parse), tunnel
+// kerberos=no for an empty authentication list, mmsecmethods and
+// qmsecmethods only when non-empty (a permit or block action may still hold
+// offers, which netsh keeps but ignores) (an empty list does not parse), tunnel
 // only when set (there is no way to write "no tunnel"). A value is
 // double-quoted when it is empty or contains white space or `=`; root CA
 // values are always quoted, with `"` written as `\'`.
@@ -170,7 +170,7 @@ func (d *dumper) filterAction(fa *store.FilterAction) {
 		"soft", yn(fa.Soft),
 		"action", fa.Action.String(),
 	}
-	if fa.Action == ipsec.ActionNegotiate && len(fa.Offers) > 0 {
+	if len(fa.Offers) > 0 {
 		kv = append(kv, "qmsecmethods", d.quote(strings.Join(qmStrings(fa.Offers), " ")))
 	}
 	d.cmd("add filteraction", kv...)
