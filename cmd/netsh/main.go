@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/gonetsh/gonetsh/grammar"
 	"github.com/gonetsh/gonetsh/shell"
@@ -26,12 +27,15 @@ gonetsh options (they never clash with netsh words):
                     else $XDG_STATE_HOME/gonetsh)
   --history FILE    interactive history file (default: <store dir>/history)
   --locale en-US    output locale; en-US is the only one
+  --clock TIME      pin the store clock (RFC 3339) so Last Modified is
+                    repeatable, for suites that compare show output
 `
 
 // options are the parsed command line.
 type options struct {
 	alias, context, script string
 	storeDir, history      string
+	clock                  time.Time
 	help                   bool
 	command                []string
 }
@@ -52,7 +56,7 @@ func parseArgs(args []string) (options, error) {
 		case strings.HasPrefix(a, "--"):
 			name, val, hasVal := strings.Cut(a[2:], "=")
 			switch name {
-			case "store", "history", "locale":
+			case "store", "history", "locale", "clock":
 				if !hasVal {
 					if val, err = value(); err != nil {
 						return o, err
@@ -67,6 +71,10 @@ func parseArgs(args []string) (options, error) {
 				o.storeDir = val
 			case "history":
 				o.history = val
+			case "clock":
+				if o.clock, err = time.Parse(time.RFC3339, val); err != nil {
+					return o, fmt.Errorf("--clock wants an RFC 3339 time such as 2026-11-27T09:05:07Z")
+				}
 			case "locale":
 				if !strings.EqualFold(val, "en-US") {
 					return o, fmt.Errorf("locale %s is not available; en-US is the only one", val)
@@ -158,7 +166,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%v\n", store.WithCause(store.CodeStoreOpen, err))
 		return 1
 	}
-	db, err := store.Open(o.storeDir, store.Options{})
+	var sopt store.Options
+	if !o.clock.IsZero() {
+		sopt.Clock = func() time.Time { return o.clock }
+	}
+	db, err := store.Open(o.storeDir, sopt)
 	if err != nil {
 		fmt.Fprintln(stdout, err)
 		return 1
