@@ -25,11 +25,23 @@ const (
 	ErrBadGUID
 	ErrServerType
 	ErrPortProtocol
+
+	// `set config` values (ParseConfigValue).
+	ErrConfigDiagnostics
+	ErrConfigIKELogging
+	ErrConfigCRLCheck
+	ErrConfigLogInterval
+	ErrConfigExempt
+	ErrConfigBootMode
+	ErrConfigBootExempt
+	ErrConfigProperty
 )
 
 // ipsecCodes are this project's codes for value errors. Windows' numbers
-// for these situations are not known (reference 6.2); they take 05050-05059,
-// clear of the known codes and of package store's (05080-05095).
+// for these situations are not known (reference 6.2); they take 05050-05059
+// and, for `set config` values, 05060-05066 and 05069, clear of the known
+// codes (05067 and 05068 are netsh's "No Filter Lists/Actions in Policy
+// Store.") and of package store's (05080-05095).
 var ipsecCodes = map[ErrCode]int{
 	ErrBadAddress:   5050,
 	ErrBadMask:      5051,
@@ -41,6 +53,15 @@ var ipsecCodes = map[ErrCode]int{
 	ErrBadGUID:      5057,
 	ErrServerType:   5058,
 	ErrPortProtocol: 5059,
+
+	ErrConfigDiagnostics: 5060,
+	ErrConfigIKELogging:  5061,
+	ErrConfigCRLCheck:    5062,
+	ErrConfigLogInterval: 5063,
+	ErrConfigExempt:      5064,
+	ErrConfigBootMode:    5065,
+	ErrConfigBootExempt:  5066,
+	ErrConfigProperty:    5069,
 }
 
 // Texts of the shell-level messages (reference 6.1).

@@ -2,6 +2,7 @@ package grammar
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -408,12 +409,17 @@ func matchKeyword(kws []string, w string) string {
 
 // checkSelectors applies the rules that tie several tags together: a server
 // type on one side needs `me` on the other, and ports need TCP or UDP.
+// Microsoft's own help examples pair a server type with 0.0.0.0
+// (`srcaddr=DHCP dstaddr=0.0.0.0`), so 0.0.0.0 is accepted as "this
+// computer" there too.
 func checkSelectors(inv *Invocation) error {
 	src, okS := inv.Get("srcaddr")
 	dst, okD := inv.Get("dstaddr")
 	if okS && okD {
 		for _, p := range [][2]Value{{src, dst}, {dst, src}} {
-			if p[0].Addr.Kind.IsServerType() && p[1].Addr.Kind != ipsec.AddrMe {
+			other := p[1].Addr
+			isMe := other.Kind == ipsec.AddrMe || other.Kind == ipsec.AddrIP && other.IP == netip.IPv4Unspecified()
+			if p[0].Addr.Kind.IsServerType() && !isMe {
 				return &Error{Code: ErrServerType, Pos: p[1].Pos, Token: p[1].Raw,
 					Msg: "When a server type (DNS, WINS, DHCP, GATEWAY) is given for one address, the other address must be me."}
 			}

@@ -60,6 +60,9 @@ func TestBinding(t *testing.T) {
 		{"del filteraction all", "static.delete.filteraction", "<all>"},
 		{"set filteraction guid={11E6E97E-0031-49f5-AC7D-5F2FE99BABAF} inpass=y", "static.set.filteraction",
 			"guid={11E6E97E-0031-49f5-AC7D-5F2FE99BABAF} inpass=y"},
+		// Microsoft's help example: a server type opposite 0.0.0.0.
+		{"add filter filterlist=Filter1 srcaddr=DHCP dstaddr=0.0.0.0 protocol=ICMP srcmask=255.255.255.255 dstmask=255.255.255.255",
+			"static.add.filter", "filterlist=Filter1 srcaddr=DHCP dstaddr=0.0.0.0 protocol=ICMP srcmask=255.255.255.255 dstmask=255.255.255.255"},
 		// Repeated rootca.
 		{`add rule R P L A rootca="CN=A" rootca="CN=B certmap:yes"`, "static.add.rule",
 			"name=R policy=P filterlist=L filteraction=A rootca=CN=A rootca=CN=B certmap:yes"},

@@ -361,15 +361,6 @@ func staticContext() *Context {
 	}
 }
 
-// dynamicContext is the `ipsec dynamic` context; its commands arrive with
-// the engine.
-func dynamicContext() *Context {
-	return &Context{
-		Name:    "dynamic",
-		Summary: "Changes to the `netsh ipsec dynamic' context.",
-	}
-}
-
 func globalCommands() []*Command {
 	return []*Command{
 		{ID: "global.up", Words: []string{".."}, Summary: "Goes up one context level."},
