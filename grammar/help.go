@@ -98,7 +98,11 @@ func Usage(c *Command) string {
 		b.WriteString("\nParameters:\n\n  Tag            Value\n")
 		for i := range c.Tags {
 			t := &c.Tags[i]
-			b.WriteString(wrap(fmt.Sprintf("  %-14s-", t.Name), strings.Repeat(" ", 17), t.Help))
+			col := fmt.Sprintf("  %-14s-", t.Name)
+			if len(t.Name) >= 14 {
+				col = "  " + t.Name + " -" // too long for the column
+			}
+			b.WriteString(wrap(col, strings.Repeat(" ", 17), t.Help))
 		}
 	}
 	if len(c.Remarks) > 0 {

@@ -142,9 +142,12 @@ func (g *Grammar) Parse(cur *Context, line string) (*Invocation, error) {
 		break
 	}
 	rest := args[i:]
-	if len(rest) > 0 && !rest[0].HasTag && isHelpWord(rest[0].Text) {
-		inv.Help = HelpCommand
-		return inv, nil
+	for _, a := range rest {
+		// `?` or `/?` anywhere after the command asks for its usage.
+		if !a.HasTag && !a.Quoted && isHelpWord(a.Text) {
+			inv.Help = HelpCommand
+			return inv, nil
+		}
 	}
 	if err := bind(inv, rest); err != nil {
 		var e *Error

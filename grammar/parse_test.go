@@ -150,7 +150,7 @@ func TestErrors(t *testing.T) {
 		{"add policy x qmpermm=-1", ErrSyntax, MsgSyntax, 14},
 		{"add filter l 1.2.3.256 me", ErrBadAddress, `ERR IPsec[05050] : "1.2.3.256" is not a valid IP address or DNS name.`, 14},
 		{"add filter l 192,168.2.10 me", ErrBadAddress, `ERR IPsec[05050] : "192,168.2.10" is not a valid IP address or DNS name.`, 14},
-		{"add filter l me any srcmask=255.0.255.0", ErrBadMask, `ERR IPsec[05051] : "255.0.255.0" is not a valid mask: give a dotted mask such as 255.255.255.0 or a prefix length from 1 to 32.`, 29},
+		{"add filter l me any srcmask=255.0.255.0", ErrBadMask, `ERR IPsec[05051] : "255.0.255.0" is not a valid mask: give a dotted mask such as 255.255.255.0 or a prefix length from 0 to 32.`, 29},
 		{"add filter l me any protocol=TCP dstport=70000", ErrBadPort, `ERR IPsec[05052] : Invalid port "70000": a port is a number in the range 0 to 65535.`, 42},
 		{"add filter l me any protocol=tcpx", ErrBadProtocol, `ERR IPsec[05053] : "tcpx" is not a valid protocol: give ANY, ICMP, TCP, UDP, RAW or a number from 0 to 255.`, 30},
 		{"add filter l dns any", ErrServerType, "ERR IPsec[05058] : When a server type (DNS, WINS, DHCP, GATEWAY) is given for one address, the other address must be me.", 18},

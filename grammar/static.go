@@ -147,7 +147,7 @@ func staticContext() *Context {
 	ruleTags := []Tag{
 		ref(str("filterlist", hFilterLst), RefFilterList),
 		ref(str("filteraction", hFilterAct), RefFilterAction),
-		kind("tunnel", KAddr, hTunnel),
+		{Name: "tunnel", Kind: KAddr, Syntax: "<ip | dns>", Help: hTunnel},
 		enum("conntype", enumConnType, hConnType),
 		boolean("activate", hActivate),
 	}
@@ -244,7 +244,7 @@ func staticContext() *Context {
 				Purpose: "Deletes a rule, or all rules but the default response rule, from a policy.",
 				Tags: []Tag{
 					ref(str("name", "Name of the rule."), RefRule),
-					integer("id", 1, 2147483647, "ID of the rule."),
+					integer("id", 0, 2147483647, "ID of the rule."),
 					req(ref(str("policy", "Name of the policy."), RefPolicy)),
 				},
 				Ident:   &Ident{Tags: []string{"name", "id"}, Keywords: []string{"all"}, Required: true},

@@ -210,7 +210,7 @@ func validDNSName(s string) bool {
 
 // ParseMask parses a dotted contiguous mask or a prefix length 0-32.
 func ParseMask(raw string) (ipsec.Mask, error) {
-	bad := ipsecErr(ErrBadMask, "%q is not a valid mask: give a dotted mask such as 255.255.255.0 or a prefix length from 1 to 32.", raw)
+	bad := ipsecErr(ErrBadMask, "%q is not a valid mask: give a dotted mask such as 255.255.255.0 or a prefix length from 0 to 32.", raw)
 	if !strings.Contains(raw, ".") {
 		n, err := strconv.ParseUint(raw, 10, 8)
 		if err != nil || n > 32 {

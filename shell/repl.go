@@ -1,6 +1,7 @@
 package shell
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -55,7 +56,9 @@ func Interactive(s *Session, tc TermConfig) error {
 	defer rl.Close()
 	// Output goes through readline so that it does not garble the line
 	// being edited.
-	s.cfg.Out = rl.Stdout()
+	out := rl.Stdout()
+	s.cfg.Out = out
+	var buf bytes.Buffer
 	for !s.Exited() {
 		line, err := rl.Readline()
 		if errors.Is(err, readline.ErrInterrupt) {
@@ -64,7 +67,18 @@ func Interactive(s *Session, tc TermConfig) error {
 		if err != nil { // io.EOF: Ctrl-D or end of input
 			break
 		}
+		// Fix: a command's output reaches readline in one write. Right
+		// after Enter readline's reader may still count as reading, and
+		// then it redraws the prompt after a write; with several writes
+		// (caret line, message, usage) the prompt landed in the middle of
+		// the output and stayed there.
+		buf.Reset()
+		s.cfg.Out = &buf
 		s.Exec(line)
+		s.cfg.Out = out
+		if buf.Len() > 0 {
+			_, _ = out.Write(buf.Bytes()) // a terminal write error leaves nothing to report to
+		}
 		rl.SetPrompt(s.Prompt() + " ")
 	}
 	return nil

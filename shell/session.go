@@ -220,6 +220,11 @@ func (s *Session) run(inv *grammar.Invocation) error {
 	if h, ok := staticHandlers[inv.Cmd.ID]; ok {
 		return h(s, inv)
 	}
+	if strings.HasPrefix(inv.Cmd.ID, "dynamic.") {
+		// The dynamic grammar is complete; the engine that executes it is
+		// not part of this build yet (see README, Status).
+		return fmt.Errorf("The ipsec dynamic command %q needs the gonetsh engine, which this build does not include yet.", inv.Cmd.Path())
+	}
 	return fmt.Errorf("The following command was not found: %s.", strings.TrimSpace(inv.Line))
 }
 
@@ -243,7 +248,11 @@ func init() {
 		},
 		"global.pushd": func(s *Session, inv *grammar.Invocation) error {
 			target := s.ctx
-			if v, ok := inv.Get("context"); ok && v.Str != "" {
+			if v, ok := inv.Get("context"); ok && v.Str == ".." {
+				if s.ctx.Parent != nil {
+					target = s.ctx.Parent
+				}
+			} else if ok && v.Str != "" {
 				t, err := s.g.Parse(s.ctx, v.Str)
 				if err != nil || t == nil || !t.Enter {
 					return fmt.Errorf("The following command was not found: %s.", v.Str)

@@ -142,13 +142,23 @@ func (s *Session) addFilterList(inv *grammar.Invocation) error {
 }
 
 // filterSpec builds a filter from the selector tags, with the `add filter`
-// defaults for the ones not given.
-func (s *Session) filterSpec(inv *grammar.Invocation) (store.Filter, error) {
-	src, _, err := s.addr(inv, "srcaddr")
+// defaults for the ones not given. DNS names are resolved when resolve is
+// set (add filter); delete filter matches them by name and must not need
+// them to resolve (fix: a filter whose name no longer resolved could not
+// be deleted).
+func (s *Session) filterSpec(inv *grammar.Invocation, resolve bool) (store.Filter, error) {
+	addr := s.addr
+	if !resolve {
+		addr = func(inv *grammar.Invocation, tag string) (ipsec.Address, bool, error) {
+			v, ok := inv.Get(tag)
+			return v.Addr, ok, nil
+		}
+	}
+	src, _, err := addr(inv, "srcaddr")
 	if err != nil {
 		return store.Filter{}, err
 	}
-	dst, _, err := s.addr(inv, "dstaddr")
+	dst, _, err := addr(inv, "dstaddr")
 	if err != nil {
 		return store.Filter{}, err
 	}
@@ -174,7 +184,7 @@ func (s *Session) filterSpec(inv *grammar.Invocation) (store.Filter, error) {
 }
 
 func (s *Session) addFilter(inv *grammar.Invocation) error {
-	f, err := s.filterSpec(inv)
+	f, err := s.filterSpec(inv, true)
 	if err != nil {
 		return err
 	}
@@ -197,6 +207,12 @@ func applyFilterAction(inv *grammar.Invocation, fa *store.FilterAction) {
 func (s *Session) addFilterAction(inv *grammar.Invocation) error {
 	fa := store.NewFilterAction(str(inv, "name"))
 	applyFilterAction(inv, &fa)
+	if fa.Action != ipsec.ActionNegotiate && !inv.Has("qmsecmethods") {
+		// Security methods only matter to negotiate actions; a permit or
+		// block action gets none unless they are given (as the built-in
+		// Permit), so a dump replays to the same store.
+		fa.Offers = nil
+	}
 	return s.update(func(st *store.State) error {
 		_, err := st.AddFilterAction(fa)
 		return err
@@ -433,7 +449,7 @@ func (s *Session) deleteFilterAction(inv *grammar.Invocation) error {
 }
 
 func (s *Session) deleteFilter(inv *grammar.Invocation) error {
-	spec, err := s.filterSpec(inv)
+	spec, err := s.filterSpec(inv, false)
 	if err != nil {
 		return err
 	}
@@ -461,14 +477,16 @@ func (s *Session) exportPolicy(inv *grammar.Invocation) error {
 	name := str(inv, "file")
 	f, err := s.cfg.Create(name)
 	if err != nil {
-		return store.WithCause(store.CodeExportFile, err, name)
+		// The 05092/05093 texts have no verb: the file name travels in
+		// the cause (fixed: passing name printed "%!(EXTRA string=...)").
+		return store.WithCause(store.CodeExportFile, err)
 	}
 	if err := s.cfg.Store.Export(s.loc, f); err != nil {
 		f.Close()
 		return err
 	}
 	if err := f.Close(); err != nil {
-		return store.WithCause(store.CodeExportFile, err, name)
+		return store.WithCause(store.CodeExportFile, err)
 	}
 	return nil
 }
@@ -477,7 +495,7 @@ func (s *Session) importPolicy(inv *grammar.Invocation) error {
 	name := str(inv, "file")
 	f, err := s.cfg.Open(name)
 	if err != nil {
-		return store.WithCause(store.CodeImportFile, err, name)
+		return store.WithCause(store.CodeImportFile, err) // no verb: see exportPolicy
 	}
 	defer f.Close()
 	return s.cfg.Store.Import(s.loc, f)
