@@ -27,8 +27,15 @@ bench: build
 	./bench/script.sh $(BENCHOUT) | tee $(BENCHOUT)/script.txt
 
 # Short fuzzing of every target (not part of make test, which runs the seeds).
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./grammar
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./grammar
+	$(GO) test -run='^$$' -fuzz='^FuzzConfigValue$$' -fuzztime=$(FUZZTIME) ./grammar
+	$(GO) test -run='^$$' -fuzz='^FuzzOpen$$' -fuzztime=$(FUZZTIME) ./driver/esp
+	$(GO) test -run='^$$' -fuzz='^FuzzUDPEncap$$' -fuzztime=$(FUZZTIME) ./driver/esp
+	$(GO) test -run='^$$' -fuzz='^FuzzAHOpen$$' -fuzztime=$(FUZZTIME) ./driver/ah
+	$(GO) test -run='^$$' -fuzz='^FuzzParseIPv4$$' -fuzztime=$(FUZZTIME) ./driver/sadb
+	$(GO) test -run='^$$' -fuzz='^FuzzInbound$$' -fuzztime=$(FUZZTIME) ./driver
 
 clean:
 	rm -rf bin $(BENCHOUT)
