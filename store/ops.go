@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -973,8 +974,13 @@ func validateFilter(f *Filter) error {
 			return invalid(side.name, fmt.Sprintf("mask /%d is longer than 32", side.m))
 		}
 	}
-	if (f.Src.Kind.IsServerType() && f.Dst.Kind != ipsec.AddrMe) ||
-		(f.Dst.Kind.IsServerType() && f.Src.Kind != ipsec.AddrMe) {
+	// 0.0.0.0 stands for this computer opposite a server type, as in
+	// Microsoft's help example `srcaddr=DHCP dstaddr=0.0.0.0`.
+	isMe := func(a ipsec.Address) bool {
+		return a.Kind == ipsec.AddrMe || a.Kind == ipsec.AddrIP && a.IP == netip.IPv4Unspecified()
+	}
+	if (f.Src.Kind.IsServerType() && !isMe(f.Dst)) ||
+		(f.Dst.Kind.IsServerType() && !isMe(f.Src)) {
 		return invalid("filter", "a server type needs me on the other side")
 	}
 	return nil

@@ -127,6 +127,8 @@ func TestAddFilter(t *testing.T) {
 
 	dns := ipsec.Address{Kind: ipsec.AddrDNS}
 	require.NoError(t, s.AddFilter("srv", NewFilter(me, dns)), "server type with me")
+	zero := ipsec.Address{Kind: ipsec.AddrIP, IP: netip.IPv4Unspecified()}
+	require.NoError(t, s.AddFilter("srv", NewFilter(ipsec.Address{Kind: ipsec.AddrDHCP}, zero)), "server type with 0.0.0.0 (Microsoft's example)")
 }
 
 func TestAddRule(t *testing.T) {
