@@ -12,19 +12,26 @@
 // Sorting a datagram into ESP, IKE and keepalive is the driver's work, not
 // the wire's (esp.ClassifyUDPPayload).
 //
-// # Linux implementation (not written yet)
+// # Linux implementation
 //
-// A real Wire needs no UDP_ENCAP socket option and no kernel XFRM state: a
-// plain UDP socket bound to port 4500 with IP_PKTINFO, IP_RECVTOS and
-// IP_RECVTTL (and the same as control messages on sendmsg) carries the
-// KindUDP side, batched with recvmmsg/sendmmsg; raw sockets carry the KindIP
-// side: IPPROTO_ESP and IPPROTO_AH sockets to receive, an IPPROTO_RAW
-// socket (IP_HDRINCL implied) to send. All of them set SO_MARK so that an
+// NewLinux (linux.go) needs no UDP_ENCAP socket option and no kernel XFRM
+// state. A plain UDP socket bound to port 4500 with IP_PKTINFO, IP_RECVTOS
+// and IP_RECVTTL (and IP_PKTINFO, IP_TOS, IP_TTL as control messages on
+// sendmsg) carries the KindUDP side; raw sockets carry the KindIP side:
+// IPPROTO_ESP and IPPROTO_AH sockets to receive (the kernel hands them the
+// whole IPv4 packet), an IPPROTO_RAW socket (IP_HDRINCL implied) to send
+// ESP, AH and permitted cleartext. All of them may set SO_MARK so that an
 // `ip rule fwmark` sends the driver's own packets out of the physical
 // interface instead of back into the TUN device the policy routes
-// protected prefixes to. Cleartext packets arriving on the physical
-// interface do not pass through a raw socket (it only sees copies); their
-// enforcement needs a netfilter hook and is outside this interface.
+// protected prefixes to (transport mode needs that; a tunnel whose
+// endpoints are outside the protected prefixes does not). Cleartext
+// packets arriving on the physical interface do not pass through a raw
+// socket (it only sees copies); their enforcement needs a netfilter hook
+// and is outside this interface.
+//
+// This first implementation moves one packet per system call (BatchSize
+// 1). recvmmsg/sendmmsg batches and UDP GSO/GRO come next, behind the same
+// interface.
 package conn
 
 import (
@@ -129,6 +136,27 @@ type Wire interface {
 
 // Errors.
 var (
-	ErrOpen     = errors.New("conn: wire already open")
-	ErrEndpoint = errors.New("conn: invalid endpoint")
+	ErrOpen        = errors.New("conn: wire already open")
+	ErrEndpoint    = errors.New("conn: invalid endpoint")
+	ErrPacket      = errors.New("conn: not a whole IPv4 packet")
+	ErrConfig      = errors.New("conn: invalid configuration")
+	ErrUnsupported = errors.New("conn: not supported on this platform")
 )
+
+// LinuxConfig is what NewLinux needs.
+type LinuxConfig struct {
+	// Local is the IPv4 address the sockets are bound to: the UDP socket
+	// on Local:Port, the raw ESP and AH sockets on Local (they receive
+	// only packets addressed to it). 0.0.0.0 binds every address; each
+	// received datagram then reports its own destination (IP_PKTINFO),
+	// and Send picks the source from Endpoint.Local. An invalid Local is
+	// an error.
+	Local netip.Addr
+
+	// Port is the UDP port; 0 means NATTPort.
+	Port uint16
+
+	// Mark is set as SO_MARK on every socket when non-zero, for policy
+	// routing of the driver's own packets (needs CAP_NET_ADMIN).
+	Mark uint32
+}
