@@ -19,6 +19,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gonetsh/gonetsh/engine"
+	"github.com/gonetsh/gonetsh/engine/agent"
 	"github.com/gonetsh/gonetsh/shell"
 	"github.com/gonetsh/gonetsh/store"
 )
@@ -30,6 +32,12 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 var testTime = time.Date(2026, 11, 27, 9, 5, 7, 0, time.UTC)
 
 const testHost = "TESTHOST"
+
+// testHostInfo is the engine's view of the test machine: one address,
+// 192.0.2.5, and no servers.
+func testHostInfo() agent.HostInfo {
+	return agent.HostInfo{Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.5")}}
+}
 
 // guidCounter is a deterministic GUID source:
 // {0000000P-0000-0000-0000-000000000001}, ...002, ... where P is prefix.
@@ -122,6 +130,7 @@ type env struct {
 	storeDir string
 	fileDir  string
 	db       *store.DB
+	eng      *engine.Engine // started over db; stopped at the end of the test
 	guids    *guidCounter
 	dns      *resolver
 	out, err *syncBuffer
@@ -153,8 +162,23 @@ func newEnvAt(t testing.TB, storeDir string, prefix uint32) *env {
 	})
 	require.NoError(t, err)
 	e.db = db
+	e.startEngine()
 	e.sess = shell.New(e.config())
 	return e
+}
+
+// startEngine gives the env a new running engine over its store, as a new
+// netsh process would have; the previous one, if any, is stopped.
+func (e *env) startEngine() {
+	e.t.Helper()
+	if e.eng != nil {
+		e.eng.Stop()
+	}
+	eng, err := engine.New(engine.Options{DB: e.db, Host: testHostInfo, Now: func() time.Time { return testTime }})
+	require.NoError(e.t, err)
+	require.NoError(e.t, eng.Start(context.Background()))
+	e.t.Cleanup(eng.Stop)
+	e.eng = eng
 }
 
 func (e *env) config() shell.Config {
@@ -165,6 +189,7 @@ func (e *env) config() shell.Config {
 		Host:     testHost,
 		Resolver: e.dns.resolve,
 		TimeZone: time.UTC,
+		Engine:   e.eng,
 		Open: func(name string) (io.ReadCloser, error) {
 			f, err := os.Open(e.path(name))
 			if err != nil {

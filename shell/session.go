@@ -49,6 +49,12 @@ type Config struct {
 	Create   func(name string) (io.WriteCloser, error)
 	// Interactive makes errors point at the offending token with a caret.
 	Interactive bool
+	// Engine runs the `ipsec dynamic` commands; nil: they answer that the
+	// session has no engine.
+	Engine Engine
+	// OnDynamic, if set, is called before each dynamic command runs on
+	// Engine (cmd/netsh prints its one-time notice from it).
+	OnDynamic func()
 }
 
 // Session is one netsh invocation: current context, pushd stack, current
@@ -221,9 +227,7 @@ func (s *Session) run(inv *grammar.Invocation) error {
 		return h(s, inv)
 	}
 	if strings.HasPrefix(inv.Cmd.ID, "dynamic.") {
-		// The dynamic grammar is complete; the engine that executes it is
-		// not part of this build yet (see README, Status).
-		return fmt.Errorf("The ipsec dynamic command %q needs the gonetsh engine, which this build does not include yet.", inv.Cmd.Path())
+		return s.runDynamic(inv)
 	}
 	return fmt.Errorf("The following command was not found: %s.", strings.TrimSpace(inv.Line))
 }

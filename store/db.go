@@ -23,7 +23,8 @@ import (
 //
 // and the bucket's bbolt sequence number counts the writes to the location
 // (Seq). Times are RFC 3339 with nanoseconds, in UTC. A location without a
-// bucket has never been written and reads as Builtin().
+// bucket has never been written and reads as Builtin(). The bucket "config"
+// holds the machine IPsec configuration (see config.go).
 const (
 	FileName           = "gonetsh.db"
 	DefaultLockTimeout = 5 * time.Second

@@ -6,13 +6,20 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/gonetsh/gonetsh/engine"
+	"github.com/gonetsh/gonetsh/engine/agent"
 	"github.com/gonetsh/gonetsh/grammar"
 	"github.com/gonetsh/gonetsh/shell"
 	"github.com/gonetsh/gonetsh/store"
@@ -176,7 +183,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	interactive := o.script == "" && len(o.command) == 0
-	sess := shell.New(shell.Config{Grammar: g, Store: db, Out: stdout, Err: stderr, Interactive: interactive})
+	cfg := shell.Config{Grammar: g, Store: db, Out: stdout, Err: stderr, Interactive: interactive}
+	// The IPsec engine runs in this process until it exits (there is no
+	// gonetsh service yet). Without it the dynamic commands say so.
+	if eng := startEngine(db, stderr); eng != nil {
+		defer eng.Stop()
+		var once sync.Once
+		cfg.Engine = eng
+		cfg.OnDynamic = func() { once.Do(func() { fmt.Fprintln(stderr, engineNotice) }) }
+	}
+	sess := shell.New(cfg)
 	if o.context != "" {
 		if err := sess.Enter(o.context); err != nil {
 			fmt.Fprintln(stdout, err)
@@ -218,6 +234,56 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	return status(sess)
+}
+
+// engineNotice is printed on stderr at the first dynamic command.
+const engineNotice = "netsh: no gonetsh service is running; the IPsec engine runs inside this netsh process until it exits."
+
+// startEngine starts an in-process engine over db; on failure it reports
+// on stderr and returns nil. The engine logs warnings (an assigned policy
+// that does not compile) on stderr.
+func startEngine(db *store.DB, stderr io.Writer) *engine.Engine {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	eng, err := engine.New(engine.Options{DB: db, Logger: log, Host: hostInfo})
+	if err == nil {
+		err = eng.Start(context.Background())
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "netsh: the IPsec engine did not start: %v\n", err)
+		return nil
+	}
+	return eng
+}
+
+// hostInfo returns this machine's IPv4 addresses (`me`): those of the
+// interfaces that are up, loopback excluded. DNS, WINS, DHCP server and
+// default gateway are not gathered yet, so filters naming those server
+// types compile to no specific filter.
+func hostInfo() agent.HostInfo {
+	var h agent.HostInfo
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return h
+	}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Unmap().Is4() {
+				h.Addrs = append(h.Addrs, ip.Unmap())
+			}
+		}
+	}
+	return h
 }
 
 func status(sess *shell.Session) int {

@@ -432,3 +432,35 @@ func TestBinaryExitStatus(t *testing.T) {
 	assert.Equal(t, 0, r.code)
 	assert.True(t, strings.HasPrefix(r.out, usage), r.out)
 }
+
+// The engine runs in-process: the first dynamic command prints the notice
+// once on stderr, and set config values persist to the next invocation.
+func TestDynamicInProcessEngine(t *testing.T) {
+	dir := t.TempDir()
+	r := netsh(t, dir, "", "ipsec", "dynamic", "set", "config", "property=ipsecdiagnostics", "value=7")
+	assert.Equal(t, result{"", engineNotice + "\n", 0}, r)
+
+	script := writeFile(t, t.TempDir(), "d.netsh",
+		"pushd ipsec dynamic\nshow config\nset config bootmode value=block\nshow stats type=ike\n")
+	r = netsh(t, dir, "", "-f", script)
+	assert.Equal(t, 0, r.code, r.out)
+	assert.Equal(t, engineNotice+"\n", r.err, "the notice is printed once")
+	assert.Contains(t, r.out, "IPsecDiagnostics       : 7\n")
+	assert.Contains(t, r.out, "IKE Main Mode Statistics\n")
+
+	r = netsh(t, dir, "", "ipsec", "dynamic", "show", "config")
+	assert.Contains(t, r.out, "IPsec boot mode        : BLOCK\n")
+
+	r = netsh(t, dir, "", "ipsec", "dynamic", "show", "mmsas")
+	assert.Equal(t, result{"The ipsec dynamic command \"show mmsas\" is not implemented yet.\n", engineNotice + "\n", 1}, r)
+
+	// Static commands print no notice.
+	assert.Equal(t, result{"The Current IPsec Store is Local Store\n", "", 0},
+		netsh(t, dir, "", "ipsec", "static", "show", "store"))
+}
+
+func TestHostInfoIPv4Only(t *testing.T) {
+	for _, a := range hostInfo().Addrs {
+		assert.True(t, a.Is4() && !a.IsLoopback(), "%v", a)
+	}
+}

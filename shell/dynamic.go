@@ -1,0 +1,260 @@
+package shell
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/gonetsh/gonetsh/grammar"
+	"github.com/gonetsh/gonetsh/ipsec"
+	"github.com/gonetsh/gonetsh/store"
+
+	"github.com/gonetsh/gonetsh/shell/render"
+)
+
+// Engine is what the `ipsec dynamic` handlers need of the IPsec engine
+// (satisfied by *engine.Engine). Every method may fail when the engine is
+// not running; the slices returned are read-only.
+type Engine interface {
+	// Config and SetConfig read and write the machine configuration
+	// (`set config`, `show config`); SetConfig changes one property in
+	// one transaction.
+	Config() (store.Config, error)
+	SetConfig(p store.ConfigProperty, v store.ConfigValue) error
+
+	// Stats returns the IKE and IPsec counters (`show stats`).
+	Stats() (ipsec.Stats, error)
+
+	// The SPD: policies, generic filters in policy order and specific
+	// filters in rank order.
+	MMPolicies() ([]ipsec.MMPolicy, error)
+	QMPolicies() ([]ipsec.QMPolicy, error)
+	MMFilters() (generic, specific []ipsec.MMFilter, err error)
+	QMFilters() (generic, specific []ipsec.QMFilter, err error)
+}
+
+// dynamicHandlers are the `ipsec dynamic` commands this build runs; the
+// others answer errDynamicNotImplemented.
+var dynamicHandlers = map[string]handler{
+	"dynamic.set.config":    (*Session).setConfig,
+	"dynamic.show.config":   (*Session).showConfig,
+	"dynamic.show.stats":    (*Session).showStats,
+	"dynamic.show.mmpolicy": (*Session).showMMPolicy,
+	"dynamic.show.qmpolicy": (*Session).showQMPolicy,
+	"dynamic.show.mmfilter": (*Session).showMMFilter,
+	"dynamic.show.qmfilter": (*Session).showQMFilter,
+}
+
+// runDynamic dispatches a dynamic command.
+func (s *Session) runDynamic(inv *grammar.Invocation) error {
+	if s.cfg.Engine == nil {
+		return fmt.Errorf("The ipsec dynamic command %q needs the gonetsh engine, which this build does not include yet.", inv.Cmd.Path())
+	}
+	if s.cfg.OnDynamic != nil {
+		s.cfg.OnDynamic()
+	}
+	if h, ok := dynamicHandlers[inv.Cmd.ID]; ok {
+		return h(s, inv)
+	}
+	return notImplemented(inv.Cmd.Path())
+}
+
+func notImplemented(what string) error {
+	return fmt.Errorf("The ipsec dynamic command %q is not implemented yet.", what)
+}
+
+// write writes what a handler rendered into buf, once it all succeeded.
+func (s *Session) write(buf *bytes.Buffer) error {
+	_, err := s.cfg.Out.Write(buf.Bytes())
+	return err
+}
+
+func (s *Session) setConfig(inv *grammar.Invocation) error {
+	cv, err := inv.Config()
+	if err != nil {
+		return err
+	}
+	p, v, err := storeConfigValue(cv)
+	if err != nil {
+		return err
+	}
+	return s.cfg.Engine.SetConfig(p, v)
+}
+
+// storeConfigValue converts a validated grammar value to the store's types.
+func storeConfigValue(cv grammar.ConfigValue) (store.ConfigProperty, store.ConfigValue, error) {
+	props := map[int]store.ConfigProperty{
+		grammar.ConfigIPsecDiagnostics: store.ConfigIPsecDiagnostics,
+		grammar.ConfigIKELogging:       store.ConfigIKELogging,
+		grammar.ConfigStrongCRLCheck:   store.ConfigStrongCRLCheck,
+		grammar.ConfigIPsecLogInterval: store.ConfigIPsecLogInterval,
+		grammar.ConfigIPsecExempt:      store.ConfigIPsecExempt,
+		grammar.ConfigBootMode:         store.ConfigBootMode,
+		grammar.ConfigBootExemptions:   store.ConfigBootExemptions,
+	}
+	p, ok := props[cv.Property]
+	if !ok {
+		return 0, store.ConfigValue{}, fmt.Errorf("unknown configuration property %d", cv.Property)
+	}
+	v := store.ConfigValue{Int: int(cv.Int)}
+	switch cv.BootMode {
+	case grammar.BootStateful:
+		v.BootMode = store.BootStateful
+	case grammar.BootBlock:
+		v.BootMode = store.BootBlock
+	case grammar.BootPermit:
+		v.BootMode = store.BootPermit
+	}
+	for _, e := range cv.Exemptions {
+		d := ipsec.Inbound
+		if e.Direction == grammar.BootOutbound {
+			d = ipsec.Outbound
+		}
+		v.Exemptions = append(v.Exemptions, store.BootExemption{
+			Protocol: e.Protocol, SrcPort: e.SrcPort, DstPort: e.DstPort, Direction: d})
+	}
+	return p, v, nil
+}
+
+func (s *Session) showConfig(*grammar.Invocation) error {
+	c, err := s.cfg.Engine.Config()
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := render.Config(&buf, c); err != nil {
+		return err
+	}
+	return s.write(&buf)
+}
+
+func (s *Session) showStats(inv *grammar.Invocation) error {
+	st, err := s.cfg.Engine.Stats()
+	if err != nil {
+		return err
+	}
+	ike, ips := true, true
+	if v, ok := inv.Get("type"); ok {
+		ike, ips = v.Int == grammar.StatsIKE, v.Int == grammar.StatsIPsec
+	}
+	var buf bytes.Buffer
+	if err := render.Stats(&buf, st, ike, ips); err != nil {
+		return err
+	}
+	return s.write(&buf)
+}
+
+// SPD errors (reference 6.3).
+var (
+	errMMPolicyNotFound = &store.Error{Code: 13004, Msg: "The specified main mode policy was not found."}
+	errQMPolicyNotFound = &store.Error{Code: 13001, Msg: "The specified quick mode policy was not found."}
+	errMMFilterNotFound = &store.Error{Code: 13007, Msg: "The specified main mode filter was not found."}
+	errQMFilterNotFound = &store.Error{Code: 13009, Msg: "The specified transport mode filter does not exist."}
+)
+
+// selectNamed returns the objects whose name is name (case-insensitive), or
+// all of them for the keyword all.
+func selectNamed[T any](inv *grammar.Invocation, objs []T, name func(*T) string) []T {
+	if inv.Keyword == "all" {
+		return objs
+	}
+	want := str(inv, "name")
+	var sel []T
+	for i := range objs {
+		if strings.EqualFold(name(&objs[i]), want) {
+			sel = append(sel, objs[i])
+		}
+	}
+	return sel
+}
+
+func (s *Session) showMMPolicy(inv *grammar.Invocation) error {
+	pols, err := s.cfg.Engine.MMPolicies()
+	if err != nil {
+		return err
+	}
+	pols = selectNamed(inv, pols, func(p *ipsec.MMPolicy) string { return p.Name })
+	if len(pols) == 0 {
+		return errMMPolicyNotFound
+	}
+	var buf bytes.Buffer
+	if err := render.MMPolicies(&buf, pols); err != nil {
+		return err
+	}
+	return s.write(&buf)
+}
+
+func (s *Session) showQMPolicy(inv *grammar.Invocation) error {
+	pols, err := s.cfg.Engine.QMPolicies()
+	if err != nil {
+		return err
+	}
+	pols = selectNamed(inv, pols, func(p *ipsec.QMPolicy) string { return p.Name })
+	if len(pols) == 0 {
+		return errQMPolicyNotFound
+	}
+	var buf bytes.Buffer
+	if err := render.QMPolicies(&buf, pols); err != nil {
+		return err
+	}
+	return s.write(&buf)
+}
+
+// filterSelection checks the tags of show mmfilter / qmfilter that this
+// build handles (name or all, type, resolvedns, which changes nothing as
+// addresses are never resolved back) and returns the sections to show.
+func filterSelection(inv *grammar.Invocation) (render.FilterSections, error) {
+	for _, tag := range []string{"srcaddr", "dstaddr", "srcmask", "dstmask", "protocol", "srcport", "dstport",
+		"actioninbound", "actionoutbound"} {
+		if _, ok := inv.Get(tag); ok {
+			return render.FilterSections{}, notImplemented(inv.Cmd.Path() + " " + tag + "=")
+		}
+	}
+	sec := render.FilterSections{Generic: true, Specific: true}
+	if v, ok := inv.Get("type"); ok {
+		sec = render.FilterSections{Generic: v.Int == grammar.FilterGeneric, Specific: v.Int == grammar.FilterSpecific}
+	}
+	return sec, nil
+}
+
+func (s *Session) showMMFilter(inv *grammar.Invocation) error {
+	sec, err := filterSelection(inv)
+	if err != nil {
+		return err
+	}
+	gen, spec, err := s.cfg.Engine.MMFilters()
+	if err != nil {
+		return err
+	}
+	name := func(f *ipsec.MMFilter) string { return f.Name }
+	gen, spec = selectNamed(inv, gen, name), selectNamed(inv, spec, name)
+	if inv.Keyword != "all" && len(gen)+len(spec) == 0 {
+		return errMMFilterNotFound
+	}
+	var buf bytes.Buffer
+	if err := render.MMFilters(&buf, gen, spec, sec); err != nil {
+		return err
+	}
+	return s.write(&buf)
+}
+
+func (s *Session) showQMFilter(inv *grammar.Invocation) error {
+	sec, err := filterSelection(inv)
+	if err != nil {
+		return err
+	}
+	gen, spec, err := s.cfg.Engine.QMFilters()
+	if err != nil {
+		return err
+	}
+	name := func(f *ipsec.QMFilter) string { return f.Name }
+	gen, spec = selectNamed(inv, gen, name), selectNamed(inv, spec, name)
+	if inv.Keyword != "all" && len(gen)+len(spec) == 0 {
+		return errQMFilterNotFound
+	}
+	var buf bytes.Buffer
+	if err := render.QMFilters(&buf, gen, spec, sec); err != nil {
+		return err
+	}
+	return s.write(&buf)
+}
