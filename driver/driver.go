@@ -21,6 +21,9 @@
 //   - unprotected inbound traffic matching a negotiate entry is dropped
 //     unless the entry has InPass, which accepts it (the reply, matching
 //     the outbound entry, then triggers the negotiation);
+//     the data path enforces this for packets it sees; cleartext packets
+//     the kernel delivers straight from the wire to local sockets need
+//     the kernel rules of an Enforcer (Config.Enforcer, driver/nft);
 //   - Soft (fall back to clear when the peer does not answer IKE) is the
 //     engine's business: on failure it installs a permit entry with
 //     SetPolicy and calls FailAcquire; the driver sees only the new
@@ -111,6 +114,13 @@ type Config struct {
 	// applies SA time lifetimes and acquire timeouts (0:
 	// DefaultTickInterval).
 	TickInterval time.Duration
+
+	// Enforcer, if not nil, applies the inbound policy in the kernel to
+	// cleartext packets that do not enter the TUN device (see
+	// Enforcer); nil programs no kernel rules, and such packets then
+	// reach local sockets unchecked. The Driver owns it from New on:
+	// Close closes it.
+	Enforcer Enforcer
 }
 
 // Acquire asks the engine to negotiate SAs for an outbound negotiate
@@ -183,6 +193,15 @@ type Driver struct {
 		byID map[sadb.ID]*xform
 	}
 
+	// enforcer is Config.Enforcer and the TUN name it accepts; mu
+	// serializes the stores of spd and exempt with Apply, so that the
+	// kernel ends with the policy stored last.
+	enforcer struct {
+		mu      sync.Mutex
+		e       Enforcer
+		tunName string
+	}
+
 	pending pending
 	pool    *boundedPool
 	stats   counters
@@ -229,6 +248,13 @@ func New(cfg Config) (*Driver, error) {
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Enforcer != nil {
+		name, err := cfg.TUN.Name()
+		if err != nil {
+			return nil, fmt.Errorf("%w: TUN name for the enforcer: %w", ErrConfig, err)
+		}
+		d.enforcer.e, d.enforcer.tunName = cfg.Enforcer, name
 	}
 	if d.now == nil {
 		d.now = time.Now
@@ -293,19 +319,37 @@ func (d *Driver) Close() error {
 	for _, s := range d.sad.All() {
 		_ = d.DeleteSA(s.ID())
 	}
+	if d.enforcer.e != nil {
+		d.enforcer.mu.Lock()
+		err = errors.Join(err, d.enforcer.e.Close())
+		d.enforcer.mu.Unlock()
+	}
 	return err
 }
 
 // SetPolicy installs spd, replacing the previous SPD atomically: packets
 // in flight finish with the snapshot they loaded. Nil is an empty SPD,
 // which permits everything. Held packets keep waiting for their SA.
-func (d *Driver) SetPolicy(spd *sadb.SPD) { d.spd.Store(spd) }
+//
+// With an Enforcer, SetPolicy then replaces the kernel rules for spd and
+// returns the Enforcer's error, also logged; the SPD is installed in the
+// data path either way. Without one it returns nil.
+func (d *Driver) SetPolicy(spd *sadb.SPD) error {
+	d.enforcer.mu.Lock()
+	defer d.enforcer.mu.Unlock()
+	d.spd.Store(spd)
+	return d.enforce()
+}
 
 // SetExemptions sets the ipsecexempt level and the host's interface
 // prefixes, which level 0 and 1 need for directed broadcasts. The slice is
-// copied.
-func (d *Driver) SetExemptions(level sadb.ExemptLevel, local []netip.Prefix) {
+// copied. With an Enforcer, the kernel rules follow the new level, and its
+// error is returned as by SetPolicy.
+func (d *Driver) SetExemptions(level sadb.ExemptLevel, local []netip.Prefix) error {
+	d.enforcer.mu.Lock()
+	defer d.enforcer.mu.Unlock()
 	d.exempt.Store(&exemptions{level: level, local: slices.Clone(local)})
+	return d.enforce()
 }
 
 // exempted reports whether f bypasses the SPD.

@@ -36,6 +36,7 @@ import (
 	"github.com/gonetsh/gonetsh/driver/conn"
 	"github.com/gonetsh/gonetsh/driver/esp"
 	"github.com/gonetsh/gonetsh/driver/internal/netnstest"
+	"github.com/gonetsh/gonetsh/driver/nft"
 	"github.com/gonetsh/gonetsh/driver/sadb"
 	"github.com/gonetsh/gonetsh/driver/tun"
 	"github.com/gonetsh/gonetsh/driver/tun/tuntest"
@@ -84,6 +85,13 @@ type gateway struct {
 // policies and the four SAs, starts both drivers and the capture.
 func newLab(t *testing.T, proto Protocol, cipher ipsec.Cipher, hash ipsec.Hash, encap bool) *lab {
 	t.Helper()
+	return newLabEnforced(t, proto, cipher, hash, encap, false)
+}
+
+// newLabEnforced is newLab, with an nftables enforcer in B's driver if
+// enforceB.
+func newLabEnforced(t *testing.T, proto Protocol, cipher ipsec.Cipher, hash ipsec.Hash, encap, enforceB bool) *lab {
+	t.Helper()
 	n := byte(labSeq.Add(1)%250 + 1)
 	l := &lab{
 		wireA: netip.AddrFrom4([4]byte{10, 99, n, 1}),
@@ -113,8 +121,8 @@ func newLab(t *testing.T, proto Protocol, cipher ipsec.Cipher, hash ipsec.Hash, 
 	nsA.IP(t, "addr", "add", netip.PrefixFrom(innerA, 32).String(), "dev", "lo")
 	nsB.IP(t, "addr", "add", netip.PrefixFrom(innerB, 32).String(), "dev", "lo")
 
-	l.a = newGateway(t, nsA, l.wireA, netB, innerA)
-	l.b = newGateway(t, nsB, l.wireB, netA, innerB)
+	l.a = newGateway(t, nsA, l.wireA, netB, innerA, false)
+	l.b = newGateway(t, nsB, l.wireB, netA, innerB, enforceB)
 	nsA.WaitRunning(t, "va", netnsWait)
 	nsB.WaitRunning(t, "vb", netnsWait)
 
@@ -147,12 +155,14 @@ func tunnel(entries []sadb.Entry, peer netip.Addr) []sadb.Entry {
 
 // newGateway creates, inside ns, the TUN device (routing remote to it,
 // from the inner address src) and the Linux wire on wire:4500, and a
-// driver over both that t.Cleanup closes.
-func newGateway(t *testing.T, ns *netnstest.NS, wire netip.Addr, remote netip.Prefix, src netip.Addr) *gateway {
+// driver over both that t.Cleanup closes. With enforce, the driver has an
+// nftables enforcer whose netlink socket is opened inside ns.
+func newGateway(t *testing.T, ns *netnstest.NS, wire netip.Addr, remote netip.Prefix, src netip.Addr, enforce bool) *gateway {
 	t.Helper()
 	name := fmt.Sprintf("gn%dt", os.Getpid())
 	var dev tun.Device
 	var w conn.Wire
+	var enf Enforcer
 	err := ns.Do(func() error {
 		var err error
 		if dev, err = tun.Create(name, netnsMTU); err != nil {
@@ -160,18 +170,32 @@ func newGateway(t *testing.T, ns *netnstest.NS, wire netip.Addr, remote netip.Pr
 		}
 		if w, err = conn.NewLinux(conn.LinuxConfig{Local: wire}); err != nil {
 			dev.Close()
+			return err
 		}
-		return err
+		if enforce {
+			var e *nft.Enforcer
+			if e, err = nft.New(nft.Config{}); err != nil {
+				dev.Close()
+				w.Close()
+				return err
+			}
+			enf = e
+		}
+		return nil
 	})
-	require.NoError(t, err, "TUN device and wire in %s", ns.Name())
+	require.NoError(t, err, "TUN device, wire and enforcer in %s", ns.Name())
 	d, err := New(Config{
-		TUN:    dev,
-		Wire:   w,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		TUN:      dev,
+		Wire:     w,
+		Enforcer: enf,
+		Logger:   slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		dev.Close()
 		w.Close()
+		if enf != nil {
+			enf.Close()
+		}
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -188,7 +212,7 @@ func policy(t *testing.T, d *Driver, entries ...sadb.Entry) {
 	t.Helper()
 	spd, err := sadb.Compile(entries)
 	require.NoError(t, err)
-	d.SetPolicy(spd)
+	require.NoError(t, d.SetPolicy(spd))
 }
 
 // sendEcho sends an echo request from innerA to innerB through A's raw
