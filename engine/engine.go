@@ -30,6 +30,13 @@
 // host's addresses changed) and keeps the applied SPD when the result is
 // equal (agent.SPD.Equal).
 //
+// # Dynamic policies and rules
+//
+// `ipsec dynamic add|set|delete` objects live in the engine only (see
+// dynamic.go): Stop and a new engine drop them; the configuration, which
+// is in the store, stays. The SPD served is the static-derived one plus
+// the dynamic objects, specific filters merged by rank.
+//
 // # Locking
 //
 // One mutex serialises every method; the SPD a method returns is
@@ -111,6 +118,7 @@ type Engine struct {
 	spd     *agent.SPD           // applied SPD; never nil while Running
 	applied time.Time            // when spd last changed
 	stats   ipsec.Stats
+	dyn     dynState // the dynamic policies and rules (dynamic.go)
 }
 
 // New returns a Created engine.
@@ -150,7 +158,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if e.state == Running {
 		return ErrRunning
 	}
-	e.spd = &agent.SPD{}
+	e.spd, e.dyn = &agent.SPD{}, dynState{}
 	if err := e.compileLocked(); err != nil {
 		e.spd = nil
 		return err
@@ -169,7 +177,7 @@ func (e *Engine) Stop() {
 	if e.state != Running {
 		return
 	}
-	e.state, e.spd, e.stats = Stopped, nil, ipsec.Stats{}
+	e.state, e.spd, e.stats, e.dyn = Stopped, nil, ipsec.Stats{}, dynState{}
 	e.log.Info("engine stopped")
 }
 
@@ -181,6 +189,7 @@ func (e *Engine) Refresh() error {
 	if e.state != Running {
 		return ErrNotRunning
 	}
+	e.recompileDynamicLocked()
 	return e.compileLocked()
 }
 
@@ -261,7 +270,8 @@ func merge(parts []*agent.SPD) *agent.SPD {
 	return m
 }
 
-// SPD returns the applied SPD, first re-compiling if the store changed.
+// SPD returns the applied SPD, first re-compiling if the store changed:
+// the static-derived SPD with the dynamic policies and rules (dynamic.go).
 // The SPD is immutable.
 func (e *Engine) SPD() (*agent.SPD, error) {
 	e.mu.Lock()
@@ -272,7 +282,7 @@ func (e *Engine) SPD() (*agent.SPD, error) {
 	if err := e.syncLocked(); err != nil {
 		return nil, err
 	}
-	return e.spd, nil
+	return e.viewLocked(), nil
 }
 
 // Applied returns when the applied SPD last changed (the zero Time before

@@ -47,6 +47,17 @@ var dynamicHandlers = map[string]handler{
 
 // runDynamic dispatches a dynamic command.
 func (s *Session) runDynamic(inv *grammar.Invocation) error {
+	if s.cfg.Engine == nil && s.cfg.StartEngine != nil {
+		// The engine starts at the first dynamic command, so static
+		// commands (and netsh's cold start) never pay for it.
+		start := s.cfg.StartEngine
+		s.cfg.StartEngine = nil
+		eng, err := start()
+		if err != nil {
+			return err
+		}
+		s.cfg.Engine = eng
+	}
 	if s.cfg.Engine == nil {
 		return fmt.Errorf("The ipsec dynamic command %q needs the gonetsh engine, which this build does not include yet.", inv.Cmd.Path())
 	}
@@ -200,16 +211,10 @@ func (s *Session) showQMPolicy(inv *grammar.Invocation) error {
 	return s.write(&buf)
 }
 
-// filterSelection checks the tags of show mmfilter / qmfilter that this
-// build handles (name or all, type, resolvedns, which changes nothing as
-// addresses are never resolved back) and returns the sections to show.
+// filterSelection returns the sections of show mmfilter / qmfilter to
+// show (resolvedns changes nothing as addresses are never resolved back);
+// the selector tags are applied by mmSelected and qmSelected.
 func filterSelection(inv *grammar.Invocation) (render.FilterSections, error) {
-	for _, tag := range []string{"srcaddr", "dstaddr", "srcmask", "dstmask", "protocol", "srcport", "dstport",
-		"actioninbound", "actionoutbound"} {
-		if _, ok := inv.Get(tag); ok {
-			return render.FilterSections{}, notImplemented(inv.Cmd.Path() + " " + tag + "=")
-		}
-	}
 	sec := render.FilterSections{Generic: true, Specific: true}
 	if v, ok := inv.Get("type"); ok {
 		sec = render.FilterSections{Generic: v.Int == grammar.FilterGeneric, Specific: v.Int == grammar.FilterSpecific}
@@ -228,6 +233,8 @@ func (s *Session) showMMFilter(inv *grammar.Invocation) error {
 	}
 	name := func(f *ipsec.MMFilter) string { return f.Name }
 	gen, spec = selectNamed(inv, gen, name), selectNamed(inv, spec, name)
+	keep := func(f *ipsec.MMFilter) bool { return mmSelected(inv, f) }
+	gen, spec = selectFilters(gen, keep), selectFilters(spec, keep)
 	if inv.Keyword != "all" && len(gen)+len(spec) == 0 {
 		return errMMFilterNotFound
 	}
@@ -249,6 +256,8 @@ func (s *Session) showQMFilter(inv *grammar.Invocation) error {
 	}
 	name := func(f *ipsec.QMFilter) string { return f.Name }
 	gen, spec = selectNamed(inv, gen, name), selectNamed(inv, spec, name)
+	keep := func(f *ipsec.QMFilter) bool { return qmSelected(inv, f) }
+	gen, spec = selectFilters(gen, keep), selectFilters(spec, keep)
 	if inv.Keyword != "all" && len(gen)+len(spec) == 0 {
 		return errQMFilterNotFound
 	}

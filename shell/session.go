@@ -52,9 +52,19 @@ type Config struct {
 	// Engine runs the `ipsec dynamic` commands; nil: they answer that the
 	// session has no engine.
 	Engine Engine
+	// StartEngine, if set and Engine is nil, is called once at the first
+	// dynamic command to start the engine lazily.
+	StartEngine func() (Engine, error)
 	// OnDynamic, if set, is called before each dynamic command runs on
 	// Engine (cmd/netsh prints its one-time notice from it).
 	OnDynamic func()
+	// Forward, if set, runs the dynamic commands in place of Engine (a
+	// gonetsh service runs them; see cmd/netsh). It gets the command as a
+	// line relative to the root context (the current context's path, then
+	// the line as typed) and returns what the command printed and whether
+	// it succeeded; a failed command has printed its own error. An error
+	// means the command could not be delivered or answered.
+	Forward func(line string) (output []byte, ok bool, err error)
 }
 
 // Session is one netsh invocation: current context, pushd stack, current
@@ -227,9 +237,25 @@ func (s *Session) run(inv *grammar.Invocation) error {
 		return h(s, inv)
 	}
 	if strings.HasPrefix(inv.Cmd.ID, "dynamic.") {
+		if s.cfg.Forward != nil {
+			return s.forward(inv)
+		}
 		return s.runDynamic(inv)
 	}
 	return fmt.Errorf("The following command was not found: %s.", strings.TrimSpace(inv.Line))
+}
+
+// forward runs a dynamic command through Config.Forward.
+func (s *Session) forward(inv *grammar.Invocation) error {
+	line := strings.TrimSpace(strings.Join(append(s.ctx.Path(), inv.Line), " "))
+	out, ok, err := s.cfg.Forward(line)
+	if _, werr := s.cfg.Out.Write(out); err == nil {
+		err = werr
+	}
+	if err == nil && !ok {
+		err = errScriptFailed // the service printed the error
+	}
+	return err
 }
 
 var globalHandlers map[string]func(*Session, *grammar.Invocation) error

@@ -1,5 +1,7 @@
 // Command netsh is gonetsh's netsh.exe: the interactive prompt, one-shot
-// commands (`netsh ipsec static show all`) and scripts (`netsh -f file`).
+// commands (`netsh ipsec static show all`) and scripts (`netsh -f file`);
+// `netsh service` runs the gonetsh service (service.go), to which shells on
+// the same store send their `ipsec dynamic` commands.
 //
 // Exit status: 0 when every command succeeded, 1 when any failed (netsh's
 // own behaviour varies by helper; see README), 2 for bad invocations.
@@ -36,6 +38,11 @@ gonetsh options (they never clash with netsh words):
   --locale en-US    output locale; en-US is the only one
   --clock TIME      pin the store clock (RFC 3339) so Last Modified is
                     repeatable, for suites that compare show output
+
+netsh service       run the gonetsh service (the IPsec engine) in the
+                    foreground until SIGTERM; netsh shells on the same store
+                    send their ipsec dynamic commands to it over the socket
+                    <store dir>/control.sock (also: --service)
 `
 
 // options are the parsed command line.
@@ -43,7 +50,7 @@ type options struct {
 	alias, context, script string
 	storeDir, history      string
 	clock                  time.Time
-	help                   bool
+	help, service          bool
 	command                []string
 }
 
@@ -69,7 +76,7 @@ func parseArgs(args []string) (options, error) {
 						return o, err
 					}
 				}
-			case "help":
+			case "help", "service":
 			default:
 				return o, fmt.Errorf("unknown option --%s", name)
 			}
@@ -88,6 +95,8 @@ func parseArgs(args []string) (options, error) {
 				}
 			case "help":
 				o.help = true
+			case "service":
+				o.service = true
 			}
 		case len(a) == 2 && (a[0] == '-' || a[0] == '/'):
 			switch strings.ToLower(a[1:]) {
@@ -113,8 +122,14 @@ func parseArgs(args []string) (options, error) {
 			i = len(args)
 		}
 	}
+	if len(o.command) == 1 && strings.EqualFold(o.command[0], "service") {
+		o.service, o.command = true, nil
+	}
 	if o.script != "" && len(o.command) > 0 {
 		return o, fmt.Errorf("a command and -f cannot be combined")
+	}
+	if o.service && (o.script != "" || len(o.command) > 0 || o.alias != "" || o.context != "") {
+		return o, fmt.Errorf("service takes no command, script, alias file or context")
 	}
 	return o, nil
 }
@@ -154,6 +169,11 @@ func defaultStoreDir() string {
 func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdin, stdout, stderr)
+}
+
+// runContext is run; ending ctx stops `netsh service` as SIGTERM does.
+func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	o, err := parseArgs(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "netsh: %v\n", err)
@@ -182,15 +202,42 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, err)
 		return 1
 	}
+	if o.service {
+		return runService(ctx, g, o.storeDir, db, stderr)
+	}
 	interactive := o.script == "" && len(o.command) == 0
 	cfg := shell.Config{Grammar: g, Store: db, Out: stdout, Err: stderr, Interactive: interactive}
-	// The IPsec engine runs in this process until it exits (there is no
-	// gonetsh service yet). Without it the dynamic commands say so.
-	if eng := startEngine(db, stderr); eng != nil {
-		defer eng.Stop()
+	// When a gonetsh service answers on the store's control socket, the
+	// dynamic commands run there. Otherwise the IPsec engine runs in this
+	// process until it exits, and the first dynamic command says so.
+	svc, refused := dialService(o.storeDir)
+	if svc != nil {
+		defer svc.Close()
+		cfg.Forward = forwarder(svc, stderr)
+	} else {
+		// The in-process engine starts at the first dynamic command, so
+		// static commands keep netsh's cold start short.
+		var eng *engine.Engine
+		defer func() {
+			if eng != nil {
+				eng.Stop()
+			}
+		}()
+		cfg.StartEngine = func() (shell.Engine, error) {
+			if eng = startEngine(db, stderr); eng == nil {
+				return nil, fmt.Errorf("The IPsec engine could not be started.")
+			}
+			return eng, nil
+		}
 		var once sync.Once
-		cfg.Engine = eng
-		cfg.OnDynamic = func() { once.Do(func() { fmt.Fprintln(stderr, engineNotice) }) }
+		cfg.OnDynamic = func() {
+			once.Do(func() {
+				if refused != nil {
+					fmt.Fprintf(stderr, "netsh: the gonetsh service did not accept this shell: %v\n", refused)
+				}
+				fmt.Fprintln(stderr, engineNotice)
+			})
+		}
 	}
 	sess := shell.New(cfg)
 	if o.context != "" {

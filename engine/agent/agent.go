@@ -136,12 +136,8 @@ func Compile(st *store.State, host HostInfo) (*SPD, error) {
 	if p.DefaultRule.Active {
 		c.defaultRule(&p.DefaultRule)
 	}
-	spd.QMSpecific = rankOrder(spd.QMSpecific, func(f *ipsec.QMFilter) (uint32, uint32) {
-		return f.Weight, actionRank(f.Action())
-	})
-	spd.MMSpecific = rankOrder(spd.MMSpecific, func(f *ipsec.MMFilter) (uint32, uint32) {
-		return f.Weight, actionRank(ipsec.ActionNegotiate)
-	})
+	spd.QMSpecific = rankOrder(spd.QMSpecific, qmRankKey)
+	spd.MMSpecific = rankOrder(spd.MMSpecific, mmRankKey)
 	return spd, nil
 }
 

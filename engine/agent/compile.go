@@ -175,6 +175,7 @@ type compiler struct {
 	lists   map[store.GUID]int // index into st.FilterLists, built on first use
 	actions map[store.GUID]int // index into st.FilterActions
 	mmUsed  bool
+	mmName  string             // dynamic rules: the main mode policy's name (no policy is added)
 	mmSeen  map[mmKey]struct{} // main mode pairs of the current rule
 	qmPols  []qmPolicyUse      // by first use
 }
@@ -262,6 +263,9 @@ func ruleLabel(r *store.Rule) string {
 // mmPolicyName returns the name of the main mode policy, adding the policy
 // on first use.
 func (c *compiler) mmPolicyName() string {
+	if c.pol == nil {
+		return c.mmName
+	}
 	if !c.mmUsed {
 		c.mmUsed = true
 		p := c.pol

@@ -89,4 +89,16 @@
 // image and all specific filters of a filter share its name. A main mode
 // filter takes the name of the first quick mode filter of its pair; the
 // default response rule's are "Default Response".
+//
+// # Dynamic rules
+//
+// CompileDynamic expands one rule of the dynamic context (`ipsec dynamic
+// add rule`) with the same code: the rule is one filter whose two
+// directions may have different actions (a filter's Action is that of its
+// direction); main mode filters are emitted when either action is
+// negotiate and name the rule's main mode policy; no policy is added. The
+// filters carry the rule's Name and Ref (Policy empty). MergeQMSpecific and
+// MergeMMSpecific merge the rank-ordered specific filters of two SPDs,
+// keeping each list's order, so the engine can rank dynamic filters among
+// static-derived ones.
 package agent

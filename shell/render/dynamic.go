@@ -49,6 +49,14 @@ import (
 //     "<Any IP Address> (0.0.0.0)".
 //   - Auth Methods: "Kerberos", "Preshared key" (the key is never shown),
 //     "Root CA (<DN>)", separated by ", ".
+//   - show rule: per dynamic rule a "Transport Rule" / "Tunnel Rule"
+//     section with its generic quick mode then main mode filter blocks,
+//     ending with "<n> Rule(s)" (DynamicRules).
+//   - show all: show config's block, then "Main Mode Policies", "Quick
+//     Mode Policies", "Main Mode Filters", "Quick Mode Filters", "Main Mode
+//     SAs" and "Quick Mode SAs" headings underlined with '=' (AllSection,
+//     NoSAs: "No SAs" until there is a negotiator), each followed by what
+//     the show command of that object prints, then both statistics blocks.
 
 // statsWidth is the label width of show stats (reference 5.9).
 const statsWidth = 32
@@ -380,4 +388,65 @@ func authMethods(ms []ipsec.AuthMethod) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// RuleFilters is one rule of `dynamic show rule`: its generic filters.
+type RuleFilters struct {
+	Tunnel bool
+	QM     []ipsec.QMFilter
+	MM     []ipsec.MMFilter
+}
+
+// DynamicRules writes `dynamic show rule` (reference 5.10): per rule a blank
+// line, "Transport Rule" or "Tunnel Rule" and a dashed rule, then its
+// generic quick mode filters and its generic main mode filters (none for
+// a rule that only permits and blocks), each after a blank line as show
+// qmfilter / mmfilter print them; then a blank line and "<n> Rule(s)".
+func DynamicRules(w io.Writer, rules []RuleFilters) error {
+	var b out
+	for _, r := range rules {
+		title := "Transport Rule"
+		if r.Tunnel {
+			title = "Tunnel Rule"
+		}
+		sectionHead(&b, title)
+		for i := range r.QM {
+			b.blank()
+			qmFilterBlock(&b, &r.QM[i])
+		}
+		for i := range r.MM {
+			b.blank()
+			mmFilterBlock(&b, &r.MM[i])
+		}
+	}
+	b.blank()
+	b.line(fmt.Sprintf("%d Rule(s)", len(rules)))
+	return b.flush(w)
+}
+
+// NoSAs writes what show all prints for the security associations while
+// the engine has no negotiator: an AllSection heading ("Main Mode SAs"
+// when mm is set, else "Quick Mode SAs"), a blank line and "No SAs".
+func NoSAs(w io.Writer, mm bool) error {
+	var b out
+	title := "Quick Mode SAs"
+	if mm {
+		title = "Main Mode SAs"
+	}
+	b.blank()
+	b.line(title)
+	b.line(strings.Repeat("=", len(title)))
+	b.blank()
+	b.line("No SAs")
+	return b.flush(w)
+}
+
+// AllSection writes the heading show all puts before each part: a blank
+// line, the title and a line of '=' as long as it.
+func AllSection(w io.Writer, title string) error {
+	var b out
+	b.blank()
+	b.line(title)
+	b.line(strings.Repeat("=", len(title)))
+	return b.flush(w)
 }

@@ -103,3 +103,15 @@ Encryption  Integrity  AH    Lifetime (Kbytes/secs)  PFS DH Group
 3DES        SHA1       None  100000/3600             Main Mode
 `, b.String())
 }
+
+func TestDynamicRulesAndNoSAs(t *testing.T) {
+	var b bytes.Buffer
+	require.NoError(t, DynamicRules(&b, nil))
+	require.Equal(t, "\n0 Rule(s)\n", b.String())
+	b.Reset()
+	require.NoError(t, DynamicRules(&b, []RuleFilters{{Tunnel: true}}))
+	require.Equal(t, "\nTunnel Rule\n-----------\n\n1 Rule(s)\n", b.String())
+	b.Reset()
+	require.NoError(t, NoSAs(&b, true))
+	require.Equal(t, "\nMain Mode SAs\n=============\n\nNo SAs\n", b.String())
+}
