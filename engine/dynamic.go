@@ -105,6 +105,34 @@ func (e *Engine) dynLocked() error {
 // changed drops the cached view after a dynamic change.
 func (e *Engine) changed() { e.dyn.view = nil }
 
+// addPolicy appends p to dyn unless a static-derived or dynamic policy
+// already has its name.
+func addPolicy[T any](static, dyn []T, p T, key func(*T) string, errExists error) ([]T, error) {
+	if findName(static, key(&p), key) >= 0 || findName(dyn, key(&p), key) >= 0 {
+		return dyn, errExists
+	}
+	return append(dyn, p), nil
+}
+
+// setPolicy applies fn to a copy of the dynamic policy called name and
+// returns a new slice holding it; fn must not rename it (the name is kept).
+func setPolicy[T any](static, dyn []T, name string, fn func(*T), key func(*T) string,
+	rename func(*T, string), errStatic, errNotFound error) ([]T, error) {
+	i := findName(dyn, name, key)
+	if i < 0 {
+		if findName(static, name, key) >= 0 {
+			return dyn, errStatic
+		}
+		return dyn, errNotFound
+	}
+	p := dyn[i]
+	fn(&p)
+	rename(&p, key(&dyn[i]))
+	out := slices.Clone(dyn)
+	out[i] = p
+	return out, nil
+}
+
 // AddMMPolicy adds a dynamic main mode policy.
 func (e *Engine) AddMMPolicy(p ipsec.MMPolicy) error {
 	e.mu.Lock()
@@ -112,13 +140,12 @@ func (e *Engine) AddMMPolicy(p ipsec.MMPolicy) error {
 	if err := e.dynLocked(); err != nil {
 		return err
 	}
-	if findName(e.spd.MMPolicies, p.Name, mmName) >= 0 || findName(e.dyn.mm, p.Name, mmName) >= 0 {
-		return ErrMMPolicyExists
-	}
 	p.Offers = slices.Clone(p.Offers)
-	e.dyn.mm = append(e.dyn.mm, p)
-	e.changed()
-	return nil
+	var err error
+	if e.dyn.mm, err = addPolicy(e.spd.MMPolicies, e.dyn.mm, p, mmName, ErrMMPolicyExists); err == nil {
+		e.changed()
+	}
+	return err
 }
 
 // SetMMPolicy changes the dynamic main mode policy called name with fn
@@ -129,21 +156,13 @@ func (e *Engine) SetMMPolicy(name string, fn func(*ipsec.MMPolicy)) error {
 	if err := e.dynLocked(); err != nil {
 		return err
 	}
-	i := findName(e.dyn.mm, name, mmName)
-	if i < 0 {
-		if findName(e.spd.MMPolicies, name, mmName) >= 0 {
-			return ErrStaticMMPolicy
-		}
-		return ErrMMPolicyNotFound
+	clone := func(p *ipsec.MMPolicy) { p.Offers = slices.Clone(p.Offers); fn(p) }
+	var err error
+	if e.dyn.mm, err = setPolicy(e.spd.MMPolicies, e.dyn.mm, name, clone, mmName,
+		func(p *ipsec.MMPolicy, n string) { p.Name = n }, ErrStaticMMPolicy, ErrMMPolicyNotFound); err == nil {
+		e.changed()
 	}
-	p := e.dyn.mm[i]
-	p.Offers = slices.Clone(p.Offers)
-	fn(&p)
-	p.Name = e.dyn.mm[i].Name
-	e.dyn.mm = slices.Clone(e.dyn.mm)
-	e.dyn.mm[i] = p
-	e.changed()
-	return nil
+	return err
 }
 
 // AddQMPolicy adds a dynamic quick mode policy.
@@ -153,13 +172,12 @@ func (e *Engine) AddQMPolicy(p ipsec.QMPolicy) error {
 	if err := e.dynLocked(); err != nil {
 		return err
 	}
-	if findName(e.spd.QMPolicies, p.Name, qmName) >= 0 || findName(e.dyn.qm, p.Name, qmName) >= 0 {
-		return ErrQMPolicyExists
-	}
 	p.Offers = slices.Clone(p.Offers)
-	e.dyn.qm = append(e.dyn.qm, p)
-	e.changed()
-	return nil
+	var err error
+	if e.dyn.qm, err = addPolicy(e.spd.QMPolicies, e.dyn.qm, p, qmName, ErrQMPolicyExists); err == nil {
+		e.changed()
+	}
+	return err
 }
 
 // SetQMPolicy changes the dynamic quick mode policy called name with fn.
@@ -169,21 +187,13 @@ func (e *Engine) SetQMPolicy(name string, fn func(*ipsec.QMPolicy)) error {
 	if err := e.dynLocked(); err != nil {
 		return err
 	}
-	i := findName(e.dyn.qm, name, qmName)
-	if i < 0 {
-		if findName(e.spd.QMPolicies, name, qmName) >= 0 {
-			return ErrStaticQMPolicy
-		}
-		return ErrQMPolicyNotFound
+	clone := func(p *ipsec.QMPolicy) { p.Offers = slices.Clone(p.Offers); fn(p) }
+	var err error
+	if e.dyn.qm, err = setPolicy(e.spd.QMPolicies, e.dyn.qm, name, clone, qmName,
+		func(p *ipsec.QMPolicy, n string) { p.Name = n }, ErrStaticQMPolicy, ErrQMPolicyNotFound); err == nil {
+		e.changed()
 	}
-	p := e.dyn.qm[i]
-	p.Offers = slices.Clone(p.Offers)
-	fn(&p)
-	p.Name = e.dyn.qm[i].Name
-	e.dyn.qm = slices.Clone(e.dyn.qm)
-	e.dyn.qm[i] = p
-	e.changed()
-	return nil
+	return err
 }
 
 func (e *Engine) mmInUse(name string) bool {
