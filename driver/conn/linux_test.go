@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -241,12 +242,18 @@ func TestLinuxErrors(t *testing.T) {
 	require.NoError(t, err)
 	defer w.Close()
 	lw := w.(*linuxWire)
-	mark := func(c interface{ File() (*os.File, error) }) int {
-		f, err := c.File()
+	// Read SO_MARK through SyscallConn: File().Fd() would switch the
+	// shared open file description to blocking mode, after which Close can
+	// no longer wake a blocked receiver (that made this test hang).
+	mark := func(c syscall.Conn) int {
+		rc, err := c.SyscallConn()
 		require.NoError(t, err)
-		defer f.Close()
-		v, err := unix.GetsockoptInt(int(f.Fd()), unix.SOL_SOCKET, unix.SO_MARK)
-		require.NoError(t, err)
+		var v int
+		var gerr error
+		require.NoError(t, rc.Control(func(fd uintptr) {
+			v, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK)
+		}))
+		require.NoError(t, gerr)
 		return v
 	}
 	require.Equal(t, 0x2a, mark(lw.udp))
