@@ -267,33 +267,23 @@ type FilterSections struct {
 // MMFilters writes `dynamic show mmfilter`: the generic section with
 // generic, the specific one with specific, as sec selects.
 func MMFilters(w io.Writer, generic, specific []ipsec.MMFilter, sec FilterSections) error {
-	var b out
-	section := func(title string, fs []ipsec.MMFilter) {
-		sectionHead(&b, title)
-		for i := range fs {
-			b.blank()
-			mmFilterBlock(&b, &fs[i])
-		}
-		b.blank()
-		b.line(fmt.Sprintf("%d %s(s)", len(fs), strings.TrimSuffix(title, "s")))
-	}
-	if sec.Generic {
-		section("Generic Filters", generic)
-	}
-	if sec.Specific {
-		section("Specific Filters", specific)
-	}
-	return b.flush(w)
+	return filterSections(w, generic, specific, sec, mmFilterBlock)
 }
 
 // QMFilters writes `dynamic show qmfilter`; see MMFilters.
 func QMFilters(w io.Writer, generic, specific []ipsec.QMFilter, sec FilterSections) error {
+	return filterSections(w, generic, specific, sec, qmFilterBlock)
+}
+
+// filterSections writes the Generic and Specific Filters sections that sec
+// selects, each filter by block, each section closed by its count line.
+func filterSections[F any](w io.Writer, generic, specific []F, sec FilterSections, block func(*out, *F)) error {
 	var b out
-	section := func(title string, fs []ipsec.QMFilter) {
+	section := func(title string, fs []F) {
 		sectionHead(&b, title)
 		for i := range fs {
 			b.blank()
-			qmFilterBlock(&b, &fs[i])
+			block(&b, &fs[i])
 		}
 		b.blank()
 		b.line(fmt.Sprintf("%d %s(s)", len(fs), strings.TrimSuffix(title, "s")))
