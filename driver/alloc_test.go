@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"github.com/gonetsh/gonetsh/driver/internal/clocktest"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -14,7 +15,7 @@ import (
 // that call the per-packet functions directly.
 func unstartedPair(t testing.TB) (a, b *node) {
 	t.Helper()
-	clk := newFakeClock()
+	clk := clocktest.New()
 	wa, wb := conntest.NewPair(1)
 	a = newNode(t, "a", wa, clk, nil)
 	b = newNode(t, "b", wb, clk, nil)

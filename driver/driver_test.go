@@ -3,6 +3,7 @@ package driver
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/gonetsh/gonetsh/driver/internal/clocktest"
 	"net/netip"
 	"runtime"
 	"testing"
@@ -299,7 +300,7 @@ func TestNATTPort(t *testing.T) {
 // TestLifecycle: states, errors after Close, and no goroutine left.
 func TestLifecycle(t *testing.T) {
 	before := runtime.NumGoroutine()
-	clk := newFakeClock()
+	clk := clocktest.New()
 	wa, wb := conntest.NewPair(4)
 	a := newNode(t, "a", wa, clk, nil)
 	b := newNode(t, "b", wb, clk, nil)
@@ -336,7 +337,7 @@ func TestLifecycle(t *testing.T) {
 // TestCloseBeforeStart closes the devices without routines to wait for.
 func TestCloseBeforeStart(t *testing.T) {
 	wa, _ := conntest.NewPair(1)
-	n := newNode(t, "a", wa, newFakeClock(), nil)
+	n := newNode(t, "a", wa, clocktest.New(), nil)
 	require.NoError(t, n.d.Close())
 	<-wa.Closed()
 	<-n.tun.Closed()
@@ -357,7 +358,7 @@ func TestNewRejects(t *testing.T) {
 
 func TestAddSARejects(t *testing.T) {
 	wa, _ := conntest.NewPair(1)
-	n := newNode(t, "a", wa, newFakeClock(), nil)
+	n := newNode(t, "a", wa, clocktest.New(), nil)
 	defer n.d.Close()
 	s := suiteByName(t, "AES-CBC-SHA1 ESP tunnel")
 	good := s.params(gwA, 10, spiAB)

@@ -1,9 +1,9 @@
 package driver
 
 import (
+	"github.com/gonetsh/gonetsh/driver/internal/clocktest"
 	"net/netip"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,28 +23,6 @@ const (
 	waitFor = 2 * time.Second
 	quiet   = 50 * time.Millisecond
 )
-
-// fakeClock is an injected clock that moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2003, 4, 24, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // node is one driver with its fake devices and what its callbacks saw.
 type node struct {
@@ -71,7 +49,7 @@ func offer[T any](ch chan T, v T) {
 	}
 }
 
-func newNode(t testing.TB, name string, w *conntest.Wire, clk *fakeClock, tweak func(*Config)) *node {
+func newNode(t testing.TB, name string, w *conntest.Wire, clk *clocktest.Clock, tweak func(*Config)) *node {
 	t.Helper()
 	n := &node{
 		tun:      tuntest.NewChannelTUN(name, 0, 4),
@@ -102,9 +80,9 @@ func newNode(t testing.TB, name string, w *conntest.Wire, clk *fakeClock, tweak 
 
 // newPair returns two started drivers joined by a conntest pair; they are
 // closed when the test ends.
-func newPair(t testing.TB, tweak func(*Config)) (a, b *node, clk *fakeClock) {
+func newPair(t testing.TB, tweak func(*Config)) (a, b *node, clk *clocktest.Clock) {
 	t.Helper()
-	clk = newFakeClock()
+	clk = clocktest.New()
 	wa, wb := conntest.NewPair(4)
 	a = newNode(t, "a", wa, clk, tweak)
 	b = newNode(t, "b", wb, clk, tweak)

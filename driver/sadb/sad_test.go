@@ -2,34 +2,13 @@ package sadb
 
 import (
 	"errors"
+	"github.com/gonetsh/gonetsh/driver/internal/clocktest"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
-
-// fakeClock is an injected clock that moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2003, 4, 24, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // recorder collects events; it is safe for concurrent use.
 type recorder struct {
@@ -54,8 +33,8 @@ func (r *recorder) take() []Event {
 // espSA stands in for driver/esp's SA type.
 type espSA struct{ name string }
 
-func newTestSAD() (*SAD[*espSA], *fakeClock, *recorder) {
-	clk, rec := newFakeClock(), &recorder{}
+func newTestSAD() (*SAD[*espSA], *clocktest.Clock, *recorder) {
+	clk, rec := clocktest.New(), &recorder{}
 	return NewSAD[*espSA](Options{Now: clk.Now, OnEvent: rec.on}), clk, rec
 }
 
