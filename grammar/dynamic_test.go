@@ -29,10 +29,6 @@ func parseAllowing(t *testing.T, g *Grammar, ctx *Context, line string, known Er
 	return inv
 }
 
-// knownServerType was the tolerated error of the help examples that pair a
-// server type with 0.0.0.0; checkSelectors accepts them now, so no error
-// is tolerated.
-const knownServerType = ErrCode(0)
 
 func TestDynamicBinding(t *testing.T) {
 	g := New()
@@ -60,7 +56,7 @@ func TestDynamicBinding(t *testing.T) {
 		{"set rule srca=WINS dsta=0.0.0.0 srcmask=32 dstmask=32 tunneldst=192.168.145.1 proto=tcp srcport=80 dstport=80 mir=no con=lan qmp=QMPolicy1",
 			"dynamic.set.rule",
 			"srcaddr=WINS dstaddr=0.0.0.0 srcmask=32 dstmask=32 tunneldstaddress=192.168.145.1 protocol=tcp srcport=80 dstport=80 mirrored=no conntype=lan qmpolicy=QMPolicy1",
-			knownServerType},
+			0},
 		// The same with me, which passes the server type check.
 		{"set rule srca=WINS dsta=me srcmask=32 dstmask=32 tunneldst=192.168.145.1 proto=tcp srcport=80 dstport=80 mir=no con=lan qmp=Q actionin=negotiate actionout=permit mmp=M kerb=yes",
 			"dynamic.set.rule",
@@ -314,11 +310,7 @@ func TestDynamicUsage(t *testing.T) {
 		}
 		// Every help example parses to its own command.
 		for _, ex := range c.Examples {
-			known := ErrCode(0)
-			if strings.Contains(ex, "=WINS ") {
-				known = knownServerType
-			}
-			inv := parseAllowing(t, g, dynamicCtx(g), ex, known)
+			inv := parseAllowing(t, g, dynamicCtx(g), ex, 0)
 			require.Equal(t, c.ID, inv.Cmd.ID, ex)
 		}
 	}
