@@ -29,7 +29,6 @@ func parseAllowing(t *testing.T, g *Grammar, ctx *Context, line string, known Er
 	return inv
 }
 
-
 func TestDynamicBinding(t *testing.T) {
 	g := New()
 	cases := []struct {
