@@ -24,9 +24,9 @@ import (
 	"github.com/google/nftables"
 	"github.com/stretchr/testify/require"
 
-	"github.com/gonetsh/gonetsh/driver/internal/netnstest"
 	"github.com/gonetsh/gonetsh/driver/nft"
 	"github.com/gonetsh/gonetsh/driver/tun/tuntest"
+	"github.com/gonetsh/gonetsh/internal/netnstest"
 	"github.com/gonetsh/gonetsh/ipsec"
 )
 

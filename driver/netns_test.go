@@ -35,11 +35,11 @@ import (
 
 	"github.com/gonetsh/gonetsh/driver/conn"
 	"github.com/gonetsh/gonetsh/driver/esp"
-	"github.com/gonetsh/gonetsh/driver/internal/netnstest"
 	"github.com/gonetsh/gonetsh/driver/nft"
 	"github.com/gonetsh/gonetsh/driver/sadb"
 	"github.com/gonetsh/gonetsh/driver/tun"
 	"github.com/gonetsh/gonetsh/driver/tun/tuntest"
+	"github.com/gonetsh/gonetsh/internal/netnstest"
 	"github.com/gonetsh/gonetsh/ipsec"
 )
 

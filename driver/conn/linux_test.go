@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
-	"github.com/gonetsh/gonetsh/driver/internal/netnstest"
 	"github.com/gonetsh/gonetsh/driver/tun/tuntest"
+	"github.com/gonetsh/gonetsh/internal/netnstest"
 )
 
 const waitFor = 2 * time.Second

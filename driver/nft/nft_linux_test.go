@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
-	"github.com/gonetsh/gonetsh/driver/internal/netnstest"
 	"github.com/gonetsh/gonetsh/driver/sadb"
+	"github.com/gonetsh/gonetsh/internal/netnstest"
 	"github.com/gonetsh/gonetsh/ipsec"
 )
 
