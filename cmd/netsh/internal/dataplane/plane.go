@@ -1,0 +1,196 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gonetsh/gonetsh/driver"
+	"github.com/gonetsh/gonetsh/driver/conn"
+	"github.com/gonetsh/gonetsh/driver/sadb"
+	"github.com/gonetsh/gonetsh/engine/agent"
+	"github.com/gonetsh/gonetsh/ipsec"
+)
+
+// Negotiator is what the plane feeds: IKE datagrams and SA lifetime
+// events (satisfied by *ike.Negotiator).
+type Negotiator interface {
+	Receive(local, remote netip.AddrPort, msg []byte)
+	Expire(dir ipsec.Direction, spi uint32, dst netip.Addr, hard bool)
+}
+
+// Acquirer turns a data path acquire into a negotiation (satisfied by
+// *engine.Engine).
+type Acquirer interface {
+	Acquire(ref uint64, f ipsec.QMFilter, local netip.Addr)
+}
+
+// Plane is the glue of one service. Create it with New before the driver,
+// give its hooks to driver.Config (Hooks), then Attach the driver, the
+// negotiator and the engine. It satisfies engine.DataPath and ike.Kernel
+// and ike.Transport.
+type Plane struct {
+	log *slog.Logger
+
+	drv  atomic.Pointer[driver.Driver]
+	neg  atomic.Pointer[Negotiator]
+	acq  atomic.Pointer[Acquirer]
+	ike  *net.UDPConn // UDP 500; nil until ListenIKE
+	done chan struct{}
+
+	mu  sync.Mutex // guards tab
+	tab *table
+}
+
+// New returns a plane with nothing attached.
+func New(log *slog.Logger) *Plane {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Plane{log: log, done: make(chan struct{})}
+}
+
+// Hooks fills the callbacks of cfg that lead to the plane.
+func (p *Plane) Hooks(cfg *driver.Config) {
+	cfg.OnAcquire = p.onAcquire
+	cfg.OnExpire = p.onExpire
+	cfg.OnIKE = p.onIKE
+}
+
+// AttachDriver, AttachNegotiator and AttachAcquirer complete the wiring;
+// events that arrive before are dropped.
+func (p *Plane) AttachDriver(d *driver.Driver)  { p.drv.Store(d) }
+func (p *Plane) AttachNegotiator(n Negotiator) { p.neg.Store(&n) }
+func (p *Plane) AttachAcquirer(a Acquirer)     { p.acq.Store(&a) }
+
+var errNoDriver = errors.New("dataplane: no driver attached")
+
+// SetPolicy installs the specific quick mode filters of spd in the data
+// path (engine.DataPath).
+func (p *Plane) SetPolicy(spd *agent.SPD) error {
+	var specific []ipsec.QMFilter
+	if spd != nil {
+		specific = spd.QMSpecific
+	}
+	t, err := compile(specific)
+	if err != nil {
+		return fmt.Errorf("dataplane: %w", err)
+	}
+	p.mu.Lock()
+	p.tab = t
+	p.mu.Unlock()
+	d := p.drv.Load()
+	if d == nil {
+		return errNoDriver
+	}
+	return d.SetPolicy(t.spd)
+}
+
+func (p *Plane) table() *table {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tab
+}
+
+// AddSA installs sa in the driver (ike.Kernel).
+func (p *Plane) AddSA(sa ipsec.SAParams) error {
+	d := p.drv.Load()
+	if d == nil {
+		return errNoDriver
+	}
+	ref := sa.Ref
+	if ref == 0 {
+		ref = p.table().ref(sa.Direction, sa.Selector)
+	}
+	proto := driver.ProtocolESP
+	if sa.Protocol == ipsec.SAAH {
+		proto = driver.ProtocolAH
+	}
+	mode := driver.ModeTransport
+	if sa.Mode == ipsec.ModeTunnel {
+		mode = driver.ModeTunnel
+	}
+	kb := func(k uint64) uint64 { return k * 1024 }
+	return d.AddSA(sadb.ID{Dir: sadb.Direction(sa.Direction), SPI: sa.SPI, Dst: sa.Dst}, driver.SAParams{
+		Protocol:  proto,
+		Mode:      mode,
+		Cipher:    sa.Cipher,
+		Hash:      sa.Hash,
+		EncKey:    sa.EncKey,
+		AuthKey:   sa.AuthKey,
+		Local:     sa.Src,
+		Encap:     sa.Encap,
+		LocalPort: sa.SrcPort,
+		PeerPort:  sa.DstPort,
+		Ref:       ref,
+		Soft:      sadb.Lifetime{Bytes: kb(sa.SoftKB), Time: sa.SoftLife},
+		Hard:      sadb.Lifetime{Bytes: kb(sa.HardKB), Time: sa.HardLife},
+	})
+}
+
+// DeleteSA removes an SA (ike.Kernel); an unknown SA is not an error.
+func (p *Plane) DeleteSA(dir ipsec.Direction, spi uint32, dst netip.Addr) error {
+	d := p.drv.Load()
+	if d == nil {
+		return errNoDriver
+	}
+	err := d.DeleteSA(sadb.ID{Dir: sadb.Direction(dir), SPI: spi, Dst: dst})
+	if errors.Is(err, sadb.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// FailAcquire drops the packets held for ref (ike.Kernel).
+func (p *Plane) FailAcquire(ref uint64) {
+	if d := p.drv.Load(); d != nil {
+		d.FailAcquire(ref)
+	}
+}
+
+func (p *Plane) onAcquire(a driver.Acquire) {
+	ap := p.acq.Load()
+	if ap == nil {
+		return
+	}
+	f, ok := p.table().filters[a.Entry.ID]
+	if !ok {
+		p.log.Warn("acquire for an entry of an older policy", "entry", a.Entry.ID)
+		p.FailAcquire(a.Entry.ID)
+		return
+	}
+	local := a.Fields.Src
+	if f.Tunnel.IsValid() {
+		local = sourceFor(f.Tunnel)
+	}
+	// The engine may block on the negotiator; the data path must not.
+	go (*ap).Acquire(a.Entry.ID, f, local)
+}
+
+func (p *Plane) onExpire(e sadb.Event) {
+	if np := p.neg.Load(); np != nil {
+		(*np).Expire(ipsec.Direction(e.ID.Dir), e.ID.SPI, e.ID.Dst, e.Kind == sadb.EventHard)
+	}
+}
+
+func (p *Plane) onIKE(ep conn.Endpoint, msg []byte) {
+	if np := p.neg.Load(); np != nil {
+		(*np).Receive(ep.Local, ep.Remote, msg)
+	}
+}
+
+// sourceFor returns the address this host sends from toward dst (a
+// connected UDP socket: no packet leaves); invalid when there is no
+// route.
+func sourceFor(dst netip.Addr) netip.Addr {
+	c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, 500)))
+	if err != nil {
+		return netip.Addr{}
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+}

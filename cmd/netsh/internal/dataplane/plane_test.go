@@ -1,0 +1,132 @@
+package dataplane
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gonetsh/gonetsh/driver"
+	"github.com/gonetsh/gonetsh/driver/conn/conntest"
+	"github.com/gonetsh/gonetsh/driver/tun/tuntest"
+	"github.com/gonetsh/gonetsh/engine/agent"
+	"github.com/gonetsh/gonetsh/ipsec"
+)
+
+var (
+	hostA = netip.MustParseAddr("192.0.2.1")
+	hostB = netip.MustParseAddr("192.0.2.2")
+)
+
+// acquired records what the fake engine was asked.
+type acquired struct {
+	ref   uint64
+	f     ipsec.QMFilter
+	local netip.Addr
+}
+
+type fakeEngine chan acquired
+
+func (e fakeEngine) Acquire(ref uint64, f ipsec.QMFilter, local netip.Addr) {
+	e <- acquired{ref, f, local}
+}
+
+type side struct {
+	p   *Plane
+	tun *tuntest.ChannelTUN
+	eng fakeEngine
+}
+
+func newSide(t *testing.T, w *conntest.Wire) *side {
+	s := &side{p: New(nil), tun: tuntest.NewChannelTUN("t", 0, 4), eng: make(fakeEngine, 8)}
+	cfg := driver.Config{TUN: s.tun.TUN(), Wire: w, TickInterval: 5 * time.Millisecond}
+	s.p.Hooks(&cfg)
+	d, err := driver.New(cfg)
+	require.NoError(t, err)
+	s.p.AttachDriver(d)
+	s.p.AttachAcquirer(s.eng)
+	require.NoError(t, d.Start())
+	t.Cleanup(func() { d.Close() })
+	return s
+}
+
+// mirroredSPD is the compiled form of one mirrored negotiate filter from
+// local to remote (both directions), as engine/agent makes it.
+func mirroredSPD(local, remote netip.Addr) *agent.SPD {
+	sel := ipsec.Selector{Src: netip.PrefixFrom(local, 32), Dst: netip.PrefixFrom(remote, 32)}
+	out := ipsec.QMFilter{Name: "f", Selector: sel, Direction: ipsec.Outbound, Mirrored: true,
+		InboundAction: ipsec.ActionNegotiate, OutboundAction: ipsec.ActionNegotiate, QMPolicy: "q"}
+	in := out
+	in.Selector, in.Direction, in.Mirror = sel.Reverse(), ipsec.Inbound, true
+	return &agent.SPD{QMSpecific: []ipsec.QMFilter{out, in}}
+}
+
+// TestAcquireToSAs drives the plane as the service does: a packet on A's
+// TUN raises an acquire with the engine's filter; SAs installed through
+// the ike.Kernel side (Ref from the acquire outbound, resolved by selector
+// inbound) carry the held packet to B's TUN and B's answer back.
+func TestAcquireToSAs(t *testing.T) {
+	wa, wb := conntest.NewPair(4)
+	a, b := newSide(t, wa), newSide(t, wb)
+	require.NoError(t, a.p.SetPolicy(mirroredSPD(hostA, hostB)))
+	require.NoError(t, b.p.SetPolicy(mirroredSPD(hostB, hostA)))
+
+	ping, err := tuntest.ICMPEcho(hostA, hostB, 7, 1, []byte("hello"))
+	require.NoError(t, err)
+	require.NoError(t, a.tun.Inject(ping))
+	var got acquired
+	select {
+	case got = <-a.eng:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no acquire")
+	}
+	require.Equal(t, hostA, got.local)
+	require.Equal(t, ipsec.Outbound, got.f.Direction)
+	require.Equal(t, "q", got.f.QMPolicy)
+	require.NotZero(t, got.ref)
+
+	key := []byte("0123456789abcdef0123")
+	sa := func(dir ipsec.Direction, spi uint32, src, dst netip.Addr, ref uint64) ipsec.SAParams {
+		sel := ipsec.Selector{Src: netip.PrefixFrom(src, 32), Dst: netip.PrefixFrom(dst, 32)}
+		return ipsec.SAParams{Direction: dir, SPI: spi, Protocol: ipsec.SAESP, Mode: ipsec.ModeTransport,
+			Src: src, Dst: dst, Encap: true, Cipher: ipsec.CipherAESGCM128, EncKey: key,
+			Selector: sel, Ref: ref}
+	}
+	// B: inbound from A, outbound to A (responder: Ref resolved).
+	require.NoError(t, b.p.AddSA(sa(ipsec.Inbound, 0x100, hostA, hostB, 0)))
+	require.NoError(t, b.p.AddSA(sa(ipsec.Outbound, 0x200, hostB, hostA, 0)))
+	// A: inbound from B, outbound with the acquire's Ref.
+	require.NoError(t, a.p.AddSA(sa(ipsec.Inbound, 0x200, hostB, hostA, 0)))
+	require.NoError(t, a.p.AddSA(sa(ipsec.Outbound, 0x100, hostA, hostB, got.ref)))
+
+	pkt, err := b.tun.Next(5 * time.Second)
+	require.NoError(t, err)
+	require.Equal(t, ping, pkt)
+
+	reply, err := tuntest.ICMPEchoReply(hostB, hostA, 7, 1, []byte("hello"))
+	require.NoError(t, err)
+	require.NoError(t, b.tun.Inject(reply))
+	pkt, err = a.tun.Next(5 * time.Second)
+	require.NoError(t, err)
+	require.Equal(t, reply, pkt)
+
+	require.NoError(t, a.p.DeleteSA(ipsec.Outbound, 0x100, hostB))
+	require.NoError(t, a.p.DeleteSA(ipsec.Outbound, 0x100, hostB), "deleting an unknown SA is not an error")
+}
+
+func TestRefResolution(t *testing.T) {
+	tab, err := compile(mirroredSPD(hostA, hostB).QMSpecific)
+	require.NoError(t, err)
+	sel := ipsec.Selector{Src: netip.PrefixFrom(hostB, 32), Dst: netip.PrefixFrom(hostA, 32)}
+	require.Equal(t, uint64(2), tab.ref(ipsec.Inbound, sel))
+	require.Equal(t, uint64(1), tab.ref(ipsec.Outbound, sel.Reverse()))
+	// A narrower selector (one port) resolves to the entry its packets match.
+	narrow := sel.Reverse()
+	narrow.Protocol, narrow.DstPort = ipsec.ProtoTCP, 80
+	require.Equal(t, uint64(1), tab.ref(ipsec.Outbound, narrow))
+	other := ipsec.Selector{Src: netip.PrefixFrom(hostA, 32), Dst: netip.MustParsePrefix("198.51.100.9/32")}
+	require.Zero(t, tab.ref(ipsec.Outbound, other))
+	var none *table
+	require.Zero(t, none.ref(ipsec.Outbound, sel))
+}

@@ -1,0 +1,97 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"golang.org/x/net/ipv4"
+)
+
+// IKE ports (RFC 2409, RFC 3947).
+const (
+	PortIKE  = 500
+	PortNATT = 4500
+)
+
+// ListenIKE opens the IKE socket on UDP port (0: 500) of every address of
+// the calling thread's network namespace and starts the routine that
+// hands its datagrams to the negotiator. Datagrams on the NAT-T port
+// arrive through the driver (Hooks). Close stops it.
+func (p *Plane) ListenIKE(port uint16) error {
+	if port == 0 {
+		port = PortIKE
+	}
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{Port: int(port)})
+	if err != nil {
+		return fmt.Errorf("dataplane: IKE socket: %w", err)
+	}
+	pc := ipv4.NewPacketConn(c)
+	if err := pc.SetControlMessage(ipv4.FlagDst, true); err != nil {
+		c.Close()
+		return fmt.Errorf("dataplane: IKE socket: %w", err)
+	}
+	p.ike = c
+	go p.routineReceiveIKE(pc, port)
+	return nil
+}
+
+// routineReceiveIKE reads UDP 500 until Close.
+func (p *Plane) routineReceiveIKE(pc *ipv4.PacketConn, port uint16) {
+	defer close(p.done)
+	buf := make([]byte, 65536)
+	for {
+		n, cm, src, err := pc.ReadFrom(buf)
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				p.log.Error("IKE socket", "err", err)
+			}
+			return
+		}
+		ua, ok := src.(*net.UDPAddr)
+		np := p.neg.Load()
+		if !ok || np == nil {
+			continue
+		}
+		var local netip.AddrPort
+		if cm != nil {
+			if a, ok := netip.AddrFromSlice(cm.Dst); ok {
+				local = netip.AddrPortFrom(a.Unmap(), port)
+			}
+		}
+		(*np).Receive(local, ua.AddrPort(), buf[:n])
+	}
+}
+
+// Send sends one IKE datagram (ike.Transport): to or from the NAT-T port
+// through the driver, which adds the Non-ESP Marker; otherwise on the IKE
+// socket from local's address.
+func (p *Plane) Send(local, remote netip.AddrPort, msg []byte) error {
+	if remote.Port() == PortNATT || local.Port() == PortNATT {
+		d := p.drv.Load()
+		if d == nil {
+			return errNoDriver
+		}
+		return d.SendIKE(local, remote, msg)
+	}
+	if p.ike == nil {
+		return errors.New("dataplane: IKE socket not open")
+	}
+	var cm *ipv4.ControlMessage
+	if local.Addr().IsValid() && !local.Addr().IsUnspecified() {
+		cm = &ipv4.ControlMessage{Src: local.Addr().AsSlice()}
+	}
+	_, err := ipv4.NewPacketConn(p.ike).WriteTo(msg, cm, net.UDPAddrFromAddrPort(remote))
+	return err
+}
+
+// Close closes the IKE socket and waits for its routine.
+func (p *Plane) Close() error {
+	if p.ike == nil {
+		return nil
+	}
+	err := p.ike.Close()
+	<-p.done
+	return err
+}
