@@ -63,7 +63,7 @@ func (p *Plane) Hooks(cfg *driver.Config) {
 
 // AttachDriver, AttachNegotiator and AttachAcquirer complete the wiring;
 // events that arrive before are dropped.
-func (p *Plane) AttachDriver(d *driver.Driver)  { p.drv.Store(d) }
+func (p *Plane) AttachDriver(d *driver.Driver) { p.drv.Store(d) }
 func (p *Plane) AttachNegotiator(n Negotiator) { p.neg.Store(&n) }
 func (p *Plane) AttachAcquirer(a Acquirer)     { p.acq.Store(&a) }
 
