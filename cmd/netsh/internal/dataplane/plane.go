@@ -14,6 +14,7 @@ import (
 	"github.com/gonetsh/gonetsh/driver/sadb"
 	"github.com/gonetsh/gonetsh/engine/agent"
 	"github.com/gonetsh/gonetsh/ipsec"
+	"github.com/gonetsh/gonetsh/store"
 )
 
 // Negotiator is what the plane feeds: IKE datagrams and SA lifetime
@@ -193,4 +194,39 @@ func sourceFor(dst netip.Addr) netip.Addr {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+}
+
+// SetConfig applies the machine configuration of `set config` that the
+// data path enforces (engine.DataPath): the default exemptions.
+func (p *Plane) SetConfig(c store.Config) error {
+	d := p.drv.Load()
+	if d == nil {
+		return errNoDriver
+	}
+	return d.SetExemptions(sadb.ExemptLevel(c.IPsecExempt), localPrefixes())
+}
+
+// localPrefixes returns the IPv4 prefixes of this host's interfaces, for
+// the directed broadcasts that exemption levels 0 and 1 let pass.
+func localPrefixes() []netip.Prefix {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(n.IP)
+		ones, bits := n.Mask.Size()
+		if bits == 128 {
+			ones -= 96 // an IPv4 address with a 16-byte mask
+		}
+		if ok && ip.Unmap().Is4() && ones >= 0 {
+			out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
+		}
+	}
+	return out
 }
