@@ -35,8 +35,6 @@ type Identity struct {
 // skew between namespaces (there is none, but charon checks).
 const certValidity = 24 * time.Hour
 
-var serial = big.NewInt(1)
-
 // NewCA creates a CA with the common name cn. It fails t on error.
 func NewCA(t testing.TB, cn string) *CA {
 	t.Helper()
@@ -46,7 +44,7 @@ func NewCA(t testing.TB, cn string) *CA {
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
+		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{Country: []string{"ZZ"}, Organization: []string{"gonetsh test"}, CommonName: cn},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(certValidity),

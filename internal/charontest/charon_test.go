@@ -132,3 +132,46 @@ func TestPSKAESGCM(t *testing.T) {
 	require.Equal(t, "", childA.IntegAlg)
 	require.Equal(t, childA.EncrAlg, childB.EncrAlg)
 }
+
+// TestCertificates: main mode with RSA signatures, certificates from one
+// test CA, identities as subject DNs (as Windows sends them).
+func TestCertificates(t *testing.T) {
+	RequireCharon(t)
+	t.Parallel()
+	p := NewPair(t)
+	ca := NewCA(t, "charontest CA")
+	idA := ca.Issue(t, "a.charontest", p.OuterA)
+	idB := ca.Issue(t, "b.charontest", p.OuterB)
+	tu := pskTunnel(p, []string{"aes128-sha256-modp2048"}, []string{"aes128-sha1"})
+	tu.connA.PSK, tu.connB.PSK = nil, nil
+	tu.connA.Cert, tu.connA.LocalID, tu.connA.RemoteID = idA, idA.SubjectDN(), idB.SubjectDN()
+	tu.connB.Cert, tu.connB.LocalID, tu.connB.RemoteID = idB, idB.SubjectDN(), idA.SubjectDN()
+	ikeA, ikeB, _, _ := tu.run(t)
+	require.Equal(t, "C=ZZ, O=gonetsh test, CN=b.charontest", ikeA.RemoteID)
+	require.Equal(t, idA.SubjectDN(), ikeB.RemoteID)
+}
+
+// TestNAT: A behind a masquerading router. B sees A at the NAT's address
+// and detects a real NAT; A knows it is behind one.
+func TestNAT(t *testing.T) {
+	RequireCharon(t)
+	t.Parallel()
+	n := NewNATTopology(t)
+	connA := Conn{
+		LocalAddrs: Addrs(n.OuterA), RemoteAddrs: Addrs(n.OuterB),
+		PSK: testPSK, Proposals: []string{"3des-sha1-modp2048"},
+		Children: []Child{{LocalTS: Host(n.InnerA), RemoteTS: Host(n.InnerB), ESPProposals: []string{"3des-sha1"}}},
+	}
+	// B accepts A from anywhere: its packets arrive from the NAT.
+	connB := mirror(connA, Addrs(n.OuterB), []string{"%any"})
+	tu := tunnel{
+		a: n.A, b: n.B, connA: connA, connB: connB,
+		innerA: n.InnerA, innerB: n.InnerB, capNS: n.B, capIf: VethB,
+	}
+	ikeA, ikeB, _, _ := tu.run(t)
+	require.Equal(t, n.NATOutside.String(), ikeB.RemoteHost)
+	require.Equal(t, n.OuterA.String(), ikeB.RemoteID, "A's identity is its own address, not the NAT's")
+	require.True(t, ikeA.NATLocal, "A detects that it is behind a NAT")
+	require.True(t, ikeB.NATRemote)
+	require.Equal(t, 4500, ikeA.RemotePort)
+}
