@@ -3,7 +3,11 @@
 package charontest
 
 import (
+	"errors"
 	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,4 +178,46 @@ func TestNAT(t *testing.T) {
 	require.True(t, ikeA.NATLocal, "A detects that it is behind a NAT")
 	require.True(t, ikeB.NATRemote)
 	require.Equal(t, 4500, ikeA.RemotePort)
+}
+
+// rateOutEnv names the file TestNegotiationRate writes its figures to
+// (`make bench` sets it); without it the test is skipped.
+const rateOutEnv = "CHARONTEST_RATE_OUT"
+
+// TestNegotiationRate measures charon-to-charon main mode + quick mode
+// negotiations per second for each of RateSuites (N from
+// CHARONTEST_RATE_N, concurrency from CHARONTEST_RATE_CONCURRENCY,
+// MeasureRate's defaults when unset) and appends one line per suite to
+// the file named by CHARONTEST_RATE_OUT. It is a figure, not a test:
+// `make test` skips it.
+func TestNegotiationRate(t *testing.T) {
+	out := os.Getenv(rateOutEnv)
+	if out == "" {
+		t.Skip("skipping: a benchmark; set " + rateOutEnv + "=FILE (make bench does)")
+	}
+	RequireCharon(t)
+	env := func(name string) int {
+		s := os.Getenv(name)
+		if s == "" {
+			return 0 // MeasureRate's default
+		}
+		v, err := strconv.Atoi(s)
+		require.NoError(t, err, name)
+		return v
+	}
+	n, conc := env("CHARONTEST_RATE_N"), env("CHARONTEST_RATE_CONCURRENCY")
+	var lines []string
+	for _, s := range RateSuites {
+		t.Run(s.Name, func(t *testing.T) {
+			r, err := MeasureRate(t, RateConfig{Suite: s, N: n, Concurrency: conc})
+			require.NoError(t, err)
+			t.Log(r)
+			lines = append(lines, r.String())
+		})
+	}
+	require.False(t, t.Failed())
+	f, err := os.OpenFile(out, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	require.NoError(t, err)
+	_, err = f.WriteString(strings.Join(lines, "\n") + "\n")
+	require.NoError(t, errors.Join(err, f.Close()))
 }

@@ -57,4 +57,12 @@
 // them. Capture with netnstest's NS.Capture on VethA (or VethB) and sort
 // the packets with Classify: a working tunnel shows only IKE and
 // ESP-in-UDP, no cleartext.
+//
+// # Negotiation rate
+//
+// MeasureRate has a charon initiator set up N IKE SAs (main mode + quick
+// mode each) with a charon responder, Concurrency at a time, and reports
+// negotiations per second and each charon's memory per 1000 SA pairs;
+// TestNegotiationRate, run by `make bench`, writes the figures for
+// RateSuites to a file. Its documentation gives the method.
 package charontest

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -239,12 +240,20 @@ type vici struct {
 	r    *bufio.Reader
 }
 
+// dialVici connects to the socket at path. A full listen backlog
+// (charon accepts slowly under load) is retried until timeout.
 func dialVici(path string, timeout time.Duration) (*vici, error) {
-	c, err := net.DialTimeout("unix", path, timeout)
-	if err != nil {
-		return nil, err
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("unix", path, timeout)
+		if err == nil {
+			return &vici{conn: c, r: bufio.NewReader(c)}, nil
+		}
+		if !errors.Is(err, syscall.EAGAIN) || time.Now().After(deadline) {
+			return nil, err
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	return &vici{conn: c, r: bufio.NewReader(c)}, nil
 }
 
 func (v *vici) Close() error { return v.conn.Close() }
