@@ -208,6 +208,7 @@ type Charon struct {
 	t    testing.TB
 	ns   *netnstest.NS
 	dir  string
+	sock string // the vici socket: in dir unless that path is too long
 	in   install
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has been reaped
@@ -216,6 +217,10 @@ type Charon struct {
 	stopped bool
 	waitErr error
 }
+
+// maxSocketPath keeps the vici socket's path within sun_path (108 bytes
+// with the NUL) with room to spare.
+const maxSocketPath = 100
 
 // startTimeout bounds charon's start until its vici socket answers.
 const startTimeout = 15 * time.Second
@@ -234,6 +239,16 @@ func Start(t testing.TB, ns *netnstest.NS, cfg Config) *Charon {
 		t.Fatalf("charontest: %v; %s", err, installHint)
 	}
 	c := &Charon{t: t, ns: ns, dir: t.TempDir(), in: in, done: make(chan struct{})}
+	c.sock = filepath.Join(c.dir, "charon.vici")
+	if len(c.sock) > maxSocketPath {
+		// A long TMPDIR makes a long TempDir; sun_path has 108 bytes.
+		short, err := os.MkdirTemp("/tmp", "charontest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(short) })
+		c.sock = filepath.Join(short, "vici")
+	}
 	if err := os.MkdirAll(filepath.Join(c.dir, "run"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -354,8 +369,9 @@ func (c *Charon) NS() *netnstest.NS { return c.ns }
 // and run/ (charon's /run).
 func (c *Charon) Dir() string { return c.dir }
 
-// ViciSocket returns the path of the vici control socket.
-func (c *Charon) ViciSocket() string { return filepath.Join(c.dir, "charon.vici") }
+// ViciSocket returns the path of the vici control socket: Dir/charon.vici,
+// or a shorter path when that one would not fit a socket address.
+func (c *Charon) ViciSocket() string { return c.sock }
 
 func (c *Charon) conf() string { return filepath.Join(c.dir, "strongswan.conf") }
 

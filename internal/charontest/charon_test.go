@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -220,4 +221,33 @@ func TestNegotiationRate(t *testing.T) {
 	require.NoError(t, err)
 	_, err = f.WriteString(strings.Join(lines, "\n") + "\n")
 	require.NoError(t, errors.Join(err, f.Close()))
+}
+
+// TestTerminate: Terminate deletes the SAs on both ends. With a TMPDIR
+// long enough to push the vici socket out of sun_path (so the test cannot
+// be parallel: it sets TMPDIR).
+func TestTerminate(t *testing.T) {
+	RequireCharon(t)
+	// Before the test's first TempDir, which fixes its parent.
+	base, err := os.MkdirTemp("", "charontest")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(base) })
+	long := filepath.Join(base, strings.Repeat("d", 80))
+	require.NoError(t, os.Mkdir(long, 0o700))
+	t.Setenv("TMPDIR", long)
+	p := NewPair(t)
+	tu := pskTunnel(p, []string{"aes128-sha1-modp2048"}, []string{"aes128-sha1"})
+	a := Start(t, p.A, Config{Conns: []Conn{tu.connA}})
+	b := Start(t, p.B, Config{Conns: []Conn{tu.connB}})
+	require.Greater(t, len(filepath.Join(a.Dir(), "charon.vici")), maxSocketPath)
+	require.NoError(t, a.Initiate("peer", "net"))
+	_, _, err = b.WaitChildSA("peer", "net", 10*time.Second)
+	require.NoError(t, err)
+	require.NoError(t, a.Terminate("peer"))
+	require.Eventually(t, func() bool {
+		sa, err := b.ListSAs()
+		return err == nil && len(sa) == 0
+	}, 10*time.Second, 20*time.Millisecond, "B still lists SAs after A's DELETE")
+	require.Contains(t, b.Log(), "received DELETE for IKE_SA")
+	require.Error(t, Ping(p.A, p.InnerA, p.InnerB, 1), "no tunnel, no route")
 }

@@ -57,12 +57,16 @@ type Rate struct {
 	// resident set size per 1000 established SA pairs (an IKE SA with
 	// its CHILD_SA), in KiB; 0 when it could not be read.
 	InitiatorKiB, ResponderKiB float64
+	// LoadAvg is the machine's 1-minute load average at the start and
+	// at the end (from /proc/loadavg): other work on the machine skews
+	// the rate, and this shows how much there was.
+	LoadAvg [2]string
 }
 
 // String formats r as one line of a report.
 func (r Rate) String() string {
-	return fmt.Sprintf("charon-to-charon IKEv1 main mode + quick mode: suite=%s n=%d concurrency=%d elapsed=%v rate=%.1f/s rss-per-1000-sa-pairs: initiator=%.0f KiB responder=%.0f KiB",
-		r.Suite, r.N, r.Concurrency, r.Elapsed.Round(time.Millisecond), r.PerSecond, r.InitiatorKiB, r.ResponderKiB)
+	return fmt.Sprintf("charon-to-charon IKEv1 main mode + quick mode: suite=%s n=%d concurrency=%d elapsed=%v rate=%.1f/s rss-per-1000-sa-pairs: initiator=%.0f KiB responder=%.0f KiB loadavg=%s..%s",
+		r.Suite, r.N, r.Concurrency, r.Elapsed.Round(time.Millisecond), r.PerSecond, r.InitiatorKiB, r.ResponderKiB, r.LoadAvg[0], r.LoadAvg[1])
 }
 
 // rateTimeout bounds the negotiations of one measurement.
@@ -142,6 +146,7 @@ func MeasureRate(t testing.TB, cfg RateConfig) (Rate, error) {
 	a := Start(t, p.A, Config{Conns: conns, LogLevels: quiet, Options: opts})
 	rssA0, rssB0 := rssKiB(a.PID()), rssKiB(b.PID())
 
+	load0 := loadAvg()
 	var next atomic.Int64
 	var mu sync.Mutex
 	var errs []error
@@ -187,6 +192,7 @@ func MeasureRate(t testing.TB, cfg RateConfig) (Rate, error) {
 	r := Rate{
 		Suite: cfg.Suite.Name, N: cfg.N, Concurrency: cfg.Concurrency,
 		Elapsed: elapsed, PerSecond: float64(cfg.N) / elapsed.Seconds(),
+		LoadAvg: [2]string{load0, loadAvg()},
 	}
 	if err := checkEstablished(b, cfg.N); err != nil {
 		return r, err
@@ -237,6 +243,15 @@ func checkEstablished(c *Charon, n int) error {
 		return fmt.Errorf("charontest: responder has %d established SA pairs of %d (%d IKE SAs)", ok, n, len(sas))
 	}
 	return nil
+}
+
+// loadAvg returns the 1-minute load average, "?" when unknown.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 // errNoRSS: /proc/PID/status without VmRSS.
