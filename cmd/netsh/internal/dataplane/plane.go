@@ -27,7 +27,7 @@ type Negotiator interface {
 // Acquirer turns a data path acquire into a negotiation (satisfied by
 // *engine.Engine).
 type Acquirer interface {
-	Acquire(ref uint64, f ipsec.QMFilter, local netip.Addr)
+	Acquire(ref uint64, f ipsec.QMFilter, local netip.Addr) error
 }
 
 // Plane is the glue of one service. Create it with New before the driver,
@@ -169,7 +169,12 @@ func (p *Plane) onAcquire(a driver.Acquire) {
 		local = sourceFor(f.Tunnel)
 	}
 	// The engine may block on the negotiator; the data path must not.
-	go (*ap).Acquire(a.Entry.ID, f, local)
+	go func() {
+		if err := (*ap).Acquire(a.Entry.ID, f, local); err != nil {
+			p.log.Warn("acquire refused", "filter", f.Name, "err", err)
+			p.FailAcquire(a.Entry.ID)
+		}
+	}()
 }
 
 func (p *Plane) onExpire(e sadb.Event) {

@@ -28,8 +28,9 @@ type acquired struct {
 
 type fakeEngine chan acquired
 
-func (e fakeEngine) Acquire(ref uint64, f ipsec.QMFilter, local netip.Addr) {
+func (e fakeEngine) Acquire(ref uint64, f ipsec.QMFilter, local netip.Addr) error {
 	e <- acquired{ref, f, local}
+	return nil
 }
 
 type side struct {
