@@ -248,6 +248,7 @@ func TestTerminate(t *testing.T) {
 		sa, err := b.ListSAs()
 		return err == nil && len(sa) == 0
 	}, 10*time.Second, 20*time.Millisecond, "B still lists SAs after A's DELETE")
-	require.Contains(t, b.Log(), "received DELETE for IKE_SA")
+	require.NoError(t, b.WaitLog("received DELETE for IKE_SA", time.Second))
+	require.Error(t, b.WaitLog("no such line", 10*time.Millisecond))
 	require.Error(t, Ping(p.A, p.InnerA, p.InnerB, 1), "no tunnel, no route")
 }

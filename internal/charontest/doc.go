@@ -45,10 +45,11 @@
 // its peer as behind a NAT (IKESA.NATRemote) and IKE moves to port 4500
 // after the fourth main-mode message. A peer must therefore propose the
 // UDP-encapsulated tunnel mode (3, RFC 3947) in quick mode. 3DES and
-// AES-GCM come from the openssl plugin. Log levels of charon.log are
-// DefaultLogLevels unless Config.LogLevels says otherwise; level 4 of
-// "ike" and "chd" dumps keying material (SKEYID*, ESP keys), handy for
-// checking our key derivation.
+// AES-GCM come from the openssl plugin. charon.log logs exchanges,
+// proposal selection and SA installation (level 2) unless
+// Config.LogLevels says otherwise; level 4 of "ike" and "chd" dumps
+// keying material (SKEYID*, ESP keys), handy for checking our key
+// derivation.
 //
 // # Topologies and wire checks
 //
