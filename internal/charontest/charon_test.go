@@ -159,8 +159,10 @@ func TestAggressivePFS(t *testing.T) {
 	tu.connA.Aggressive, tu.connB.Aggressive = true, true
 	tu.aggressivePSK = true
 	r := tu.run(t)
-	require.Equal(t, 6, r.wire.IKE, "aggressive mode (3) + quick mode (3)")
+	// Counting packets would not tell: a loaded machine makes charon
+	// retransmit.
 	require.NoError(t, r.a.WaitLog("initiating Aggressive Mode", 0))
+	require.NoError(t, r.b.WaitLog("parsed AGGRESSIVE request", 0))
 	ikeA, childA, childB := r.ikeA, r.childA, r.childB
 	require.Equal(t, "MODP_2048", ikeA.DHGroup)
 	require.Equal(t, "MODP_2048", childA.DHGroup, "PFS")
@@ -186,7 +188,7 @@ func TestCertificates(t *testing.T) {
 	// splits it into IKEv1 fragments (the peer sent the FRAGMENTATION
 	// VID), so main mode takes 7 packets here.
 	require.NoError(t, r.a.WaitLog("into 2 fragments", 0))
-	require.Equal(t, 10, r.wire.IKE, "main mode (6, MM5 in 2 fragments) + quick mode (3)")
+	require.GreaterOrEqual(t, r.wire.IKE, 10, "main mode (6, MM5 in 2 fragments) + quick mode (3)")
 	require.Equal(t, "C=ZZ, O=gonetsh test, CN=b.charontest", ikeA.RemoteID)
 	require.Equal(t, idA.SubjectDN(), ikeB.RemoteID)
 }
