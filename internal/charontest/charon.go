@@ -430,7 +430,7 @@ func (c *Charon) Swanctl(args ...string) (string, error) {
 }
 
 // call runs one vici command on a fresh connection.
-func (c *Charon) call(timeout time.Duration, cmd, event string, elems []kv) (*Msg, []*Msg, error) {
+func (c *Charon) call(timeout time.Duration, cmd, event string, elems []kv) (*msg, []*msg, error) {
 	v, err := dialVici(c.ViciSocket(), timeout)
 	if err != nil {
 		return nil, nil, err
