@@ -131,7 +131,9 @@ type Config struct {
 	Conns []Conn
 	// LogLevels overrides the filelog level of a subsystem ("ike",
 	// "cfg", "knl", "net", "esp", "chd", "enc", "lib", "default"...;
-	// -1 silences it). Unset subsystems log at DefaultLogLevels.
+	// -1 silences it). Unset ones log at level 2 for ike, cfg, knl,
+	// net, esp and chd (exchanges, proposal selection, NAT detection,
+	// SA installation) and 1 for the rest; 4 dumps keying material.
 	LogLevels map[string]int
 	// Options are extra strongswan.conf settings of the charon section,
 	// dotted below "charon." ("block_threshold" -> "0"), written as is.
@@ -141,11 +143,12 @@ type Config struct {
 	AggressivePSK bool
 }
 
-// DefaultLogLevels are the filelog levels of a Config without LogLevels:
-// level 2 shows exchanges, proposal selection, NAT detection and SA
-// installation; 4 would dump keying material.
-var DefaultLogLevels = map[string]int{
-	"default": 1, "ike": 2, "cfg": 2, "knl": 2, "net": 2, "esp": 2, "chd": 2, "enc": 1, "lib": 1,
+// defaultLogLevels returns the filelog levels of a Config without
+// LogLevels.
+func defaultLogLevels() map[string]int {
+	return map[string]int{
+		"default": 1, "ike": 2, "cfg": 2, "knl": 2, "net": 2, "esp": 2, "chd": 2, "enc": 1, "lib": 1,
+	}
 }
 
 // Conn is one connection of swanctl.conf (IKEv1 by default). Zero fields
@@ -203,9 +206,10 @@ type Child struct {
 	DPDAction string
 }
 
-// Charon is a running charon in a network namespace.
+// Charon is a running charon in a network namespace. Its methods may be
+// called from any goroutine: each control call opens its own vici
+// connection.
 type Charon struct {
-	t    testing.TB
 	ns   *netnstest.NS
 	dir  string
 	sock string // the vici socket: in dir unless that path is too long
@@ -238,7 +242,7 @@ func Start(t testing.TB, ns *netnstest.NS, cfg Config) *Charon {
 	if err != nil {
 		t.Fatalf("charontest: %v; %s", err, installHint)
 	}
-	c := &Charon{t: t, ns: ns, dir: t.TempDir(), in: in, done: make(chan struct{})}
+	c := &Charon{ns: ns, dir: t.TempDir(), in: in, done: make(chan struct{})}
 	c.sock = filepath.Join(c.dir, "charon.vici")
 	if len(c.sock) > maxSocketPath {
 		// A long TMPDIR makes a long TempDir; sun_path has 108 bytes.
@@ -383,13 +387,31 @@ func (c *Charon) readFile(name string) string {
 // Log returns charon.log as written so far.
 func (c *Charon) Log() string { return c.readFile("charon.log") }
 
-func (c *Charon) dumpLog(t testing.TB, lines int) {
-	log := strings.Split(strings.TrimRight(c.Log(), "\n"), "\n")
-	if len(log) > lines {
-		log = log[len(log)-lines:]
+// WaitLog polls charon.log until it contains substr and returns nil, or
+// returns an error quoting the log's tail after timeout.
+func (c *Charon) WaitLog(substr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		log := c.Log()
+		if strings.Contains(log, substr) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("charontest: %q not in charon.log after %v; it ends:\n%s", substr, timeout, tail(log, 20))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	t.Logf("charon in %s (pid %d), last %d lines of %s:\n%s", c.ns.Name(), c.PID(), len(log),
-		filepath.Join(c.dir, "charon.log"), strings.Join(log, "\n"))
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+func (c *Charon) dumpLog(t testing.TB, lines int) {
+	t.Logf("charon in %s (pid %d), the end of %s:\n%s", c.ns.Name(), c.PID(),
+		filepath.Join(c.dir, "charon.log"), tail(c.Log(), lines))
 }
 
 // swanctlTimeout bounds one swanctl command.
@@ -408,7 +430,7 @@ func (c *Charon) Swanctl(args ...string) (string, error) {
 }
 
 // call runs one vici command on a fresh connection.
-func (c *Charon) call(timeout time.Duration, cmd, event string, elems []kv) (*Msg, []*Msg, error) {
+func (c *Charon) call(timeout time.Duration, cmd, event string, elems []kv) (*msg, []*msg, error) {
 	v, err := dialVici(c.ViciSocket(), timeout)
 	if err != nil {
 		return nil, nil, err
@@ -461,10 +483,7 @@ func (c *Charon) writeConfig(cfg Config) error {
 	for _, k := range sortedKeys(cfg.Options) {
 		fmt.Fprintf(&b, "\t%s = %s\n", k, cfg.Options[k])
 	}
-	levels := map[string]int{}
-	for k, v := range DefaultLogLevels {
-		levels[k] = v
-	}
+	levels := defaultLogLevels()
 	for k, v := range cfg.LogLevels {
 		levels[k] = v
 	}

@@ -44,11 +44,14 @@
 // ESP in UDP 4500. charon forces it by faking NAT-D, so each end lists
 // its peer as behind a NAT (IKESA.NATRemote) and IKE moves to port 4500
 // after the fourth main-mode message. A peer must therefore propose the
-// UDP-encapsulated tunnel mode (3, RFC 3947) in quick mode. 3DES and
-// AES-GCM come from the openssl plugin. Log levels of charon.log are
-// DefaultLogLevels unless Config.LogLevels says otherwise; level 4 of
-// "ike" and "chd" dumps keying material (SKEYID*, ESP keys), handy for
-// checking our key derivation.
+// UDP-encapsulated tunnel mode (3, RFC 3947) in quick mode. A main mode
+// message larger than 1280 bytes (MM5 with a certificate) goes out in
+// IKEv1 fragments when the peer sent the FRAGMENTATION vendor ID. 3DES and
+// AES-GCM come from the openssl plugin. charon.log logs exchanges,
+// proposal selection and SA installation (level 2) unless
+// Config.LogLevels says otherwise; level 4 of "ike" and "chd" dumps
+// keying material (SKEYID*, ESP keys), handy for checking our key
+// derivation.
 //
 // # Topologies and wire checks
 //

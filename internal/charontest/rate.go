@@ -119,8 +119,8 @@ func MeasureRate(t testing.TB, cfg RateConfig) (Rate, error) {
 		"block_threshold":      "1000000",
 		"init_limit_half_open": "0",
 	}
-	quiet := map[string]int{"default": 0}
-	for k := range DefaultLogLevels {
+	quiet := defaultLogLevels()
+	for k := range quiet {
 		quiet[k] = 0
 	}
 	conns := make([]Conn, cfg.N)

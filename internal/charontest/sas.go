@@ -24,8 +24,9 @@ type IKESA struct {
 	Initiator             bool
 	// SPIs (IKEv1 cookies), hex as charon prints them.
 	InitiatorSPI, ResponderSPI string
-	// NAT state: this end behind NAT, the peer behind NAT, faked
-	// (kernel-libipsec always fakes it), any of these.
+	// NAT state: this end behind a NAT, the peer behind a NAT, NAT
+	// faked by this end (Conn.Encap), any of these. kernel-libipsec's
+	// own forcing of UDP encapsulation shows as NATRemote on both ends.
 	NATLocal, NATRemote, NATFake, NATAny bool
 	// Negotiated algorithms ("3DES_CBC", "HMAC_SHA1_96", "PRF_HMAC_SHA1",
 	// "MODP_1024"); EncrKeySize is 0 for fixed-size ciphers.
@@ -84,7 +85,7 @@ func (c *Charon) ListSAs() ([]IKESA, error) {
 	return out, nil
 }
 
-func parseIKESA(name string, m *Msg) IKESA {
+func parseIKESA(name string, m *msg) IKESA {
 	sa := IKESA{
 		Name:         name,
 		UniqueID:     uint32(atou(m.Get("uniqueid"), 10)),
@@ -120,7 +121,7 @@ func parseIKESA(name string, m *Msg) IKESA {
 	return sa
 }
 
-func parseChildSA(m *Msg) ChildSA {
+func parseChildSA(m *msg) ChildSA {
 	return ChildSA{
 		Name:        m.Get("name"),
 		UniqueID:    uint32(atou(m.Get("uniqueid"), 10)),

@@ -32,12 +32,14 @@ var (
 // Interface names inside the namespaces (each namespace has its own, so
 // they do not clash across tests).
 const (
-	VethA     = "va" // A's end
-	VethB     = "vb" // B's end
-	VethNATA  = "na" // the NAT's end towards A
-	VethNATB  = "nb" // the NAT's end towards B
-	readyWait = 5 * time.Second
+	VethA    = "va" // A's end
+	VethB    = "vb" // B's end
+	VethNATA = "na" // the NAT's end towards A
+	VethNATB = "nb" // the NAT's end towards B
 )
+
+// readyWait bounds the wait for links and first reachability.
+const readyWait = 5 * time.Second
 
 // Pair is two namespaces joined by a veth:
 //

@@ -48,21 +48,21 @@ const maxPacket = 512 * 1024
 // unknown command or event, or a malformed packet.
 var ErrVici = errors.New("charontest: vici")
 
-// Msg is a decoded vici message: key/value pairs, lists and sections, in
+// msg is a decoded vici message: key/value pairs, lists and sections, in
 // the order charon sent them.
-type Msg struct {
+type msg struct {
 	Keys     []string // every name, in order, whatever its kind
 	Values   map[string]string
 	Lists    map[string][]string
-	Sections map[string]*Msg
+	Sections map[string]*msg
 }
 
-func newMsg() *Msg {
-	return &Msg{Values: map[string]string{}, Lists: map[string][]string{}, Sections: map[string]*Msg{}}
+func newMsg() *msg {
+	return &msg{Values: map[string]string{}, Lists: map[string][]string{}, Sections: map[string]*msg{}}
 }
 
 // Get returns the value of key, "" when absent.
-func (m *Msg) Get(key string) string {
+func (m *msg) Get(key string) string {
 	if m == nil {
 		return ""
 	}
@@ -71,13 +71,13 @@ func (m *Msg) Get(key string) string {
 
 // String renders the message in swanctl's --raw syntax, for error
 // messages and logs.
-func (m *Msg) String() string {
+func (m *msg) String() string {
 	var b strings.Builder
 	m.render(&b)
 	return b.String()
 }
 
-func (m *Msg) render(b *strings.Builder) {
+func (m *msg) render(b *strings.Builder) {
 	b.WriteString("{")
 	for i, k := range m.Keys {
 		if i > 0 {
@@ -141,10 +141,10 @@ func encodeMsg(b []byte, elems []kv) ([]byte, error) {
 	return b, nil
 }
 
-func decodeMsg(p []byte) (*Msg, error) {
+func decodeMsg(p []byte) (*msg, error) {
 	root := newMsg()
-	stack := []*Msg{root}
-	bad := func(what string) (*Msg, error) {
+	stack := []*msg{root}
+	bad := func(what string) (*msg, error) {
 		return nil, fmt.Errorf("%w: malformed message: %s", ErrVici, what)
 	}
 	name := func() (string, bool) {
@@ -279,7 +279,7 @@ func (v *vici) send(typ byte, name string, elems []kv) error {
 
 // recv reads one packet and returns its type, name (events only) and
 // message (responses and events).
-func (v *vici) recv() (byte, string, *Msg, error) {
+func (v *vici) recv() (byte, string, *msg, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(v.r, hdr[:]); err != nil {
 		return 0, "", nil, err
@@ -300,7 +300,7 @@ func (v *vici) recv() (byte, string, *Msg, error) {
 		}
 		name, p = string(p[1:1+int(p[0])]), p[1+int(p[0]):]
 	}
-	var m *Msg
+	var m *msg
 	if typ == pktCmdResponse || typ == pktEvent {
 		var err error
 		if m, err = decodeMsg(p); err != nil {
@@ -314,7 +314,7 @@ func (v *vici) recv() (byte, string, *Msg, error) {
 // empty, the command streams its results as events of that name (as
 // list-sas does with "list-sa"): they are registered for around the call
 // and returned in order. Events of other names are skipped.
-func (v *vici) call(deadline time.Time, cmd, event string, elems []kv) (*Msg, []*Msg, error) {
+func (v *vici) call(deadline time.Time, cmd, event string, elems []kv) (*msg, []*msg, error) {
 	if err := v.conn.SetDeadline(deadline); err != nil {
 		return nil, nil, err
 	}
@@ -329,7 +329,7 @@ func (v *vici) call(deadline time.Time, cmd, event string, elems []kv) (*Msg, []
 	if err := v.send(pktCmdRequest, cmd, elems); err != nil {
 		return nil, nil, err
 	}
-	var events []*Msg
+	var events []*msg
 	for {
 		typ, name, m, err := v.recv()
 		if err != nil {
@@ -380,13 +380,13 @@ func (v *vici) confirm(event string) error {
 }
 
 // commandResult turns a response's success/errmsg into an error.
-func commandResult(cmd string, m *Msg) error {
+func commandResult(cmd string, m *msg) error {
 	if m.Get("success") == "no" {
-		msg := m.Get("errmsg")
-		if msg == "" {
-			msg = "failed"
+		text := m.Get("errmsg")
+		if text == "" {
+			text = "failed"
 		}
-		return fmt.Errorf("charontest: %s: %s", cmd, msg)
+		return fmt.Errorf("charontest: %s: %s", cmd, text)
 	}
 	return nil
 }
