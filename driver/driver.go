@@ -195,11 +195,14 @@ type Driver struct {
 
 	// enforcer is Config.Enforcer and the TUN name it accepts; mu
 	// serializes the stores of spd and exempt with Apply, so that the
-	// kernel ends with the policy stored last.
+	// kernel ends with the policy stored last. boot is the boot mode
+	// (boot.go), in force until policySet.
 	enforcer struct {
-		mu      sync.Mutex
-		e       Enforcer
-		tunName string
+		mu        sync.Mutex
+		e         Enforcer
+		tunName   string
+		boot      *bootState
+		policySet bool
 	}
 
 	pending pending
@@ -331,6 +334,8 @@ func (d *Driver) Close() error {
 // in flight finish with the snapshot they loaded. Nil is an empty SPD,
 // which permits everything. Held packets keep waiting for their SA.
 //
+// The first SetPolicy ends boot mode (SetBootMode).
+//
 // With an Enforcer, SetPolicy then replaces the kernel rules for spd and
 // returns the Enforcer's error, also logged; the SPD is installed in the
 // data path either way. Without one it returns nil.
@@ -338,6 +343,7 @@ func (d *Driver) SetPolicy(spd *sadb.SPD) error {
 	d.enforcer.mu.Lock()
 	defer d.enforcer.mu.Unlock()
 	d.spd.Store(spd)
+	d.enforcer.policySet = true // ends boot mode (SetBootMode)
 	return d.enforce()
 }
 
