@@ -29,7 +29,15 @@
 //     SetPolicy and calls FailAcquire; the driver sees only the new
 //     policy;
 //   - the default exemptions (ipsecexempt, reference section 4.5) are
-//     checked before the SPD, both ways.
+//     checked before the SPD, both ways;
+//   - before the first SetPolicy the boot mode (SetBootMode, reference
+//     section 3.7) applies, in the kernel, through a BootEnforcer.
+//
+// The driver sees only what the host routes into the TUN device. A Router
+// (Config.Router, driver/route) routes the destinations of the outbound
+// negotiate and block entries there on every SetPolicy, with policy
+// routing that lets the driver's own marked packets leave on the wire, so
+// that transport mode works on the peers' wire addresses.
 //
 // The driver reports upward through the callbacks of Config and never
 // imports the engine.
@@ -121,6 +129,11 @@ type Config struct {
 	// reach local sockets unchecked. The Driver owns it from New on:
 	// Close closes it.
 	Enforcer Enforcer
+
+	// Router, if not nil, routes the destinations of the policy into the
+	// TUN device on every SetPolicy (see Router); nil leaves routing to
+	// the caller. The Driver owns it from New on: Close closes it.
+	Router Router
 }
 
 // Acquire asks the engine to negotiate SAs for an outbound negotiate
@@ -205,6 +218,8 @@ type Driver struct {
 		policySet bool
 	}
 
+	router Router // Config.Router; called under enforcer.mu
+
 	pending pending
 	pool    *boundedPool
 	stats   counters
@@ -248,16 +263,20 @@ func New(cfg Config) (*Driver, error) {
 		tick:           cmp.Or(cfg.TickInterval, DefaultTickInterval),
 		pool:           newBoundedPool(cmp.Or(cfg.MaxQueued, DefaultMaxQueued)),
 		stop:           make(chan struct{}),
+		router:         cfg.Router,
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Enforcer != nil {
+	if cfg.Enforcer != nil || cfg.Router != nil {
 		name, err := cfg.TUN.Name()
 		if err != nil {
-			return nil, fmt.Errorf("%w: TUN name for the enforcer: %w", ErrConfig, err)
+			return nil, fmt.Errorf("%w: TUN name for the enforcer and router: %w", ErrConfig, err)
 		}
-		d.enforcer.e, d.enforcer.tunName = cfg.Enforcer, name
+		d.enforcer.tunName = name
+	}
+	if cfg.Enforcer != nil {
+		d.enforcer.e = cfg.Enforcer
 	}
 	if d.now == nil {
 		d.now = time.Now
@@ -322,11 +341,14 @@ func (d *Driver) Close() error {
 	for _, s := range d.sad.All() {
 		_ = d.DeleteSA(s.ID())
 	}
+	d.enforcer.mu.Lock()
 	if d.enforcer.e != nil {
-		d.enforcer.mu.Lock()
 		err = errors.Join(err, d.enforcer.e.Close())
-		d.enforcer.mu.Unlock()
 	}
+	if d.router != nil {
+		err = errors.Join(err, d.router.Close())
+	}
+	d.enforcer.mu.Unlock()
 	return err
 }
 
@@ -336,15 +358,16 @@ func (d *Driver) Close() error {
 //
 // The first SetPolicy ends boot mode (SetBootMode).
 //
-// With an Enforcer, SetPolicy then replaces the kernel rules for spd and
-// returns the Enforcer's error, also logged; the SPD is installed in the
-// data path either way. Without one it returns nil.
+// With a Router, SetPolicy then replaces the routes for spd; with an
+// Enforcer, the kernel rules. It returns their errors, also logged; the
+// SPD is installed in the data path either way. Without them it returns
+// nil.
 func (d *Driver) SetPolicy(spd *sadb.SPD) error {
 	d.enforcer.mu.Lock()
 	defer d.enforcer.mu.Unlock()
 	d.spd.Store(spd)
 	d.enforcer.policySet = true // ends boot mode (SetBootMode)
-	return d.enforce()
+	return errors.Join(d.route(), d.enforce())
 }
 
 // SetExemptions sets the ipsecexempt level and the host's interface

@@ -38,18 +38,9 @@ func TestNetnsBootMode(t *testing.T) {
 		n := byte(labSeq.Add(1)%250 + 1)
 		wireA := netip.AddrFrom4([4]byte{10, 97, n, 1})
 		wireB := netip.AddrFrom4([4]byte{10, 97, n, 2})
-		nsA, nsB := netnstest.New(t, "a"), netnstest.New(t, "b")
-		for _, ns := range []*netnstest.NS{nsA, nsB} {
-			ns.Sysctl(t, "net.ipv6.conf.all.disable_ipv6", "1", true)
-			ns.Sysctl(t, "net.ipv6.conf.default.disable_ipv6", "1", true)
-		}
-		netnstest.Veth(t, nsA, "va", nsB, "vb")
-		nsA.IP(t, "addr", "add", netip.PrefixFrom(wireA, 24).String(), "dev", "va")
-		nsB.IP(t, "addr", "add", netip.PrefixFrom(wireB, 24).String(), "dev", "vb")
-		b := newGateway(t, nsB, wireB, netA, wireB, true)
+		nsA, nsB := twoHosts(t, wireA, wireB)
+		b := newGateway(t, nsB, wireB, gatewayOpts{enforce: true})
 		require.NoError(t, b.d.Start())
-		nsA.WaitRunning(t, "va", netnsWait)
-		nsB.WaitRunning(t, "vb", netnsWait)
 
 		open := listenTCP(t, nsB, wireB)   // exempted
 		closed := listenTCP(t, nsB, wireB) // not exempted
