@@ -130,6 +130,12 @@ type Config struct {
 	// Close closes it.
 	Enforcer Enforcer
 
+	// KeepaliveInterval is the period of the NAT keepalives (RFC 3948
+	// section 2.3) sent for UDP-encapsulated outbound SAs, measured on
+	// Now and checked every TickInterval: 0 means
+	// DefaultKeepaliveInterval, a negative value sends none.
+	KeepaliveInterval time.Duration
+
 	// Router, if not nil, routes the destinations of the policy into the
 	// TUN device on every SetPolicy (see Router); nil leaves routing to
 	// the caller. The Driver owns it from New on: Close closes it.
@@ -190,9 +196,11 @@ type Driver struct {
 	onExpire  func(sadb.Event)
 	onIKE     func(conn.Endpoint, []byte)
 
-	queueLen       int
-	acquireTimeout time.Duration
-	tick           time.Duration
+	queueLen          int
+	acquireTimeout    time.Duration
+	tick              time.Duration
+	keepaliveInterval time.Duration
+	keepalive         keepaliveState // housekeeping routine only
 
 	// Policy state, read lock-free by the data path.
 	spd    atomic.Pointer[sadb.SPD]
@@ -264,6 +272,8 @@ func New(cfg Config) (*Driver, error) {
 		pool:           newBoundedPool(cmp.Or(cfg.MaxQueued, DefaultMaxQueued)),
 		stop:           make(chan struct{}),
 		router:         cfg.Router,
+
+		keepaliveInterval: cmp.Or(cfg.KeepaliveInterval, DefaultKeepaliveInterval),
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
@@ -522,7 +532,8 @@ func (d *Driver) routineReceiveFromWire(index int, recv conn.ReceiveFunc) {
 }
 
 // routineHousekeeping applies SA time lifetimes (sadb.SAD.Expire) and
-// acquire timeouts every TickInterval. It stops when Close closes stop.
+// acquire timeouts and sends NAT keepalives (keepalive.go) every
+// TickInterval. It stops when Close closes stop.
 func (d *Driver) routineHousekeeping() {
 	defer d.running.Done()
 	const name = "Housekeeping"
@@ -536,8 +547,10 @@ func (d *Driver) routineHousekeeping() {
 		case <-d.stop:
 			return
 		case <-t.C:
+			now := d.now()
 			d.sad.Expire()
-			d.expirePending(d.now())
+			d.expirePending(now)
+			d.sendKeepalives(now)
 		}
 	}
 }

@@ -50,6 +50,7 @@ type Stats struct {
 
 	// NAT-T port.
 	KeepalivesReceived uint64
+	KeepalivesSent     uint64 // RFC 3948 section 2.3
 	IKEReceived        uint64
 }
 
@@ -69,7 +70,7 @@ type counters struct {
 
 	ExpiredSADrops, SealFailures, DummyPackets, MalformedPackets, SendErrors, TUNWriteErrors atomic.Uint64
 
-	KeepalivesReceived, IKEReceived atomic.Uint64
+	KeepalivesReceived, KeepalivesSent, IKEReceived atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters; each is read atomically, the
@@ -113,6 +114,7 @@ func (d *Driver) Stats() Stats {
 		TUNWriteErrors:   c.TUNWriteErrors.Load(),
 
 		KeepalivesReceived: c.KeepalivesReceived.Load(),
+		KeepalivesSent:     c.KeepalivesSent.Load(),
 		IKEReceived:        c.IKEReceived.Load(),
 	}
 }
