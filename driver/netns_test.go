@@ -486,10 +486,14 @@ func (l *lab) settle(t *testing.T) (sa, sb Stats) {
 }
 
 // tunnelStats is what a tunnel gateway with an encrypting and
-// authenticating SA counts when it moved the packets and bytes of st and
-// nothing else went wrong; blocked are its outbound block drops.
+// authenticating SA each way counts when it moved the packets and bytes
+// of st and nothing else went wrong; blocked are its outbound block
+// drops.
 func tunnelStats(st Stats, blocked uint64) Stats {
 	return Stats{
+		ActiveSecurityAssociations: 2,
+		KeyAdditions:               2,
+		ActiveTunnels:              1,
 		ProtectedPacketsSent:       st.ProtectedPacketsSent,
 		ProtectedPacketsReceived:   st.ProtectedPacketsReceived,
 		ConfidentialBytesSent:      st.BytesSentInTunnels,
