@@ -35,12 +35,7 @@ func TestNetnsBootMode(t *testing.T) {
 	netnstest.RequireRoot(t)
 	before := runtime.NumGoroutine()
 	t.Run("lab", func(t *testing.T) {
-		n := byte(labSeq.Add(1)%250 + 1)
-		wireA := netip.AddrFrom4([4]byte{10, 97, n, 1})
-		wireB := netip.AddrFrom4([4]byte{10, 97, n, 2})
-		nsA, nsB := twoHosts(t, wireA, wireB)
-		b := newGateway(t, nsB, wireB, gatewayOpts{enforce: true})
-		require.NoError(t, b.d.Start())
+		nsA, nsB, wireA, wireB, b := enforcedPair(t, 97)
 
 		open := listenTCP(t, nsB, wireB)   // exempted
 		closed := listenTCP(t, nsB, wireB) // not exempted
@@ -87,4 +82,17 @@ func TestNetnsBootMode(t *testing.T) {
 		require.Equal(t, -1, nftRules(t, nsB), "nft table left in B after Close")
 	})
 	goroutines(t, before)
+}
+
+// enforcedPair is two hosts on 10.<net>.<n>.0/24, A plain and B with a
+// started driver that has an nftables enforcer and no policy.
+func enforcedPair(t *testing.T, net byte) (nsA, nsB *netnstest.NS, wireA, wireB netip.Addr, b *gateway) {
+	t.Helper()
+	n := byte(labSeq.Add(1)%250 + 1)
+	wireA = netip.AddrFrom4([4]byte{10, net, n, 1})
+	wireB = netip.AddrFrom4([4]byte{10, net, n, 2})
+	nsA, nsB = twoHosts(t, wireA, wireB)
+	b = newGateway(t, nsB, wireB, gatewayOpts{enforce: true})
+	require.NoError(t, b.d.Start())
+	return nsA, nsB, wireA, wireB, b
 }
