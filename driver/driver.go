@@ -29,7 +29,15 @@
 //     SetPolicy and calls FailAcquire; the driver sees only the new
 //     policy;
 //   - the default exemptions (ipsecexempt, reference section 4.5) are
-//     checked before the SPD, both ways.
+//     checked before the SPD, both ways;
+//   - before the first SetPolicy the boot mode (SetBootMode, reference
+//     section 3.7) applies, in the kernel, through a BootEnforcer.
+//
+// The driver sees only what the host routes into the TUN device. A Router
+// (Config.Router, driver/route) routes the destinations of the outbound
+// negotiate and block entries there on every SetPolicy, with policy
+// routing that lets the driver's own marked packets leave on the wire, so
+// that transport mode works on the peers' wire addresses.
 //
 // The driver reports upward through the callbacks of Config and never
 // imports the engine.
@@ -121,6 +129,17 @@ type Config struct {
 	// reach local sockets unchecked. The Driver owns it from New on:
 	// Close closes it.
 	Enforcer Enforcer
+
+	// KeepaliveInterval is the period of the NAT keepalives (RFC 3948
+	// section 2.3) sent for UDP-encapsulated outbound SAs, measured on
+	// Now and checked every TickInterval: 0 means
+	// DefaultKeepaliveInterval, a negative value sends none.
+	KeepaliveInterval time.Duration
+
+	// Router, if not nil, routes the destinations of the policy into the
+	// TUN device on every SetPolicy (see Router); nil leaves routing to
+	// the caller. The Driver owns it from New on: Close closes it.
+	Router Router
 }
 
 // Acquire asks the engine to negotiate SAs for an outbound negotiate
@@ -177,9 +196,11 @@ type Driver struct {
 	onExpire  func(sadb.Event)
 	onIKE     func(conn.Endpoint, []byte)
 
-	queueLen       int
-	acquireTimeout time.Duration
-	tick           time.Duration
+	queueLen          int
+	acquireTimeout    time.Duration
+	tick              time.Duration
+	keepaliveInterval time.Duration
+	keepalive         keepaliveState // housekeeping routine only
 
 	// Policy state, read lock-free by the data path.
 	spd    atomic.Pointer[sadb.SPD]
@@ -195,12 +216,17 @@ type Driver struct {
 
 	// enforcer is Config.Enforcer and the TUN name it accepts; mu
 	// serializes the stores of spd and exempt with Apply, so that the
-	// kernel ends with the policy stored last.
+	// kernel ends with the policy stored last. boot is the boot mode
+	// (boot.go), in force until policySet.
 	enforcer struct {
-		mu      sync.Mutex
-		e       Enforcer
-		tunName string
+		mu        sync.Mutex
+		e         Enforcer
+		tunName   string
+		boot      *bootState
+		policySet bool
 	}
+
+	router Router // Config.Router; called under enforcer.mu
 
 	pending pending
 	pool    *boundedPool
@@ -245,16 +271,22 @@ func New(cfg Config) (*Driver, error) {
 		tick:           cmp.Or(cfg.TickInterval, DefaultTickInterval),
 		pool:           newBoundedPool(cmp.Or(cfg.MaxQueued, DefaultMaxQueued)),
 		stop:           make(chan struct{}),
+		router:         cfg.Router,
+
+		keepaliveInterval: cmp.Or(cfg.KeepaliveInterval, DefaultKeepaliveInterval),
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Enforcer != nil {
+	if cfg.Enforcer != nil || cfg.Router != nil {
 		name, err := cfg.TUN.Name()
 		if err != nil {
-			return nil, fmt.Errorf("%w: TUN name for the enforcer: %w", ErrConfig, err)
+			return nil, fmt.Errorf("%w: TUN name for the enforcer and router: %w", ErrConfig, err)
 		}
-		d.enforcer.e, d.enforcer.tunName = cfg.Enforcer, name
+		d.enforcer.tunName = name
+	}
+	if cfg.Enforcer != nil {
+		d.enforcer.e = cfg.Enforcer
 	}
 	if d.now == nil {
 		d.now = time.Now
@@ -319,11 +351,14 @@ func (d *Driver) Close() error {
 	for _, s := range d.sad.All() {
 		_ = d.DeleteSA(s.ID())
 	}
+	d.enforcer.mu.Lock()
 	if d.enforcer.e != nil {
-		d.enforcer.mu.Lock()
 		err = errors.Join(err, d.enforcer.e.Close())
-		d.enforcer.mu.Unlock()
 	}
+	if d.router != nil {
+		err = errors.Join(err, d.router.Close())
+	}
+	d.enforcer.mu.Unlock()
 	return err
 }
 
@@ -331,14 +366,18 @@ func (d *Driver) Close() error {
 // in flight finish with the snapshot they loaded. Nil is an empty SPD,
 // which permits everything. Held packets keep waiting for their SA.
 //
-// With an Enforcer, SetPolicy then replaces the kernel rules for spd and
-// returns the Enforcer's error, also logged; the SPD is installed in the
-// data path either way. Without one it returns nil.
+// The first SetPolicy ends boot mode (SetBootMode).
+//
+// With a Router, SetPolicy then replaces the routes for spd; with an
+// Enforcer, the kernel rules. It returns their errors, also logged; the
+// SPD is installed in the data path either way. Without them it returns
+// nil.
 func (d *Driver) SetPolicy(spd *sadb.SPD) error {
 	d.enforcer.mu.Lock()
 	defer d.enforcer.mu.Unlock()
 	d.spd.Store(spd)
-	return d.enforce()
+	d.enforcer.policySet = true // ends boot mode (SetBootMode)
+	return errors.Join(d.route(), d.enforce())
 }
 
 // SetExemptions sets the ipsecexempt level and the host's interface
@@ -493,7 +532,8 @@ func (d *Driver) routineReceiveFromWire(index int, recv conn.ReceiveFunc) {
 }
 
 // routineHousekeeping applies SA time lifetimes (sadb.SAD.Expire) and
-// acquire timeouts every TickInterval. It stops when Close closes stop.
+// acquire timeouts and sends NAT keepalives (keepalive.go) every
+// TickInterval. It stops when Close closes stop.
 func (d *Driver) routineHousekeeping() {
 	defer d.running.Done()
 	const name = "Housekeeping"
@@ -507,8 +547,10 @@ func (d *Driver) routineHousekeeping() {
 		case <-d.stop:
 			return
 		case <-t.C:
+			now := d.now()
 			d.sad.Expire()
-			d.expirePending(d.now())
+			d.expirePending(now)
+			d.sendKeepalives(now)
 		}
 	}
 }

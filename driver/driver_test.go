@@ -85,17 +85,21 @@ func TestRoundTrip(t *testing.T) {
 			if topo.mode == ModeTransport {
 				n -= esp.IPv4MinimumSize
 			}
-			var conf, tr, tu uint64
+			var conf, tr, tu, tunnels uint64
 			if s.cipher != ipsec.CipherNone {
 				conf = n
 			}
 			if topo.mode == ModeTunnel {
-				tu = n
+				tu, tunnels = n, 1
 			} else {
 				tr = n
 			}
 			for _, x := range []*node{a, b} {
 				require.Equal(t, Stats{
+					ActiveSecurityAssociations: 2,
+					KeyAdditions:               2,
+					ActiveTunnels:              tunnels,
+
 					ProtectedPacketsSent:     1,
 					ProtectedPacketsReceived: 1,
 

@@ -25,10 +25,21 @@ type Enforcer interface {
 }
 
 // enforce hands the current SPD and exemption level to the enforcer, if
-// any. The caller holds enforcer.mu, so that the kernel ends with the
+// any, or the boot mode until the first SetPolicy (boot.go). The caller holds enforcer.mu, so that the kernel ends with the
 // state stored last.
 func (d *Driver) enforce() error {
 	if d.enforcer.e == nil {
+		return nil
+	}
+	if b := d.enforcer.boot; b != nil && !d.enforcer.policySet {
+		be, ok := d.enforcer.e.(BootEnforcer)
+		if !ok {
+			return nil // BootPermit: SetBootMode checked
+		}
+		if err := be.ApplyBoot(b.mode, b.ex); err != nil {
+			d.log.Error("boot mode not applied", "mode", b.mode, "err", err)
+			return fmt.Errorf("driver: enforce boot mode %v: %w", b.mode, err)
+		}
 		return nil
 	}
 	if err := d.enforcer.e.Apply(d.spd.Load(), d.exempt.Load().level, d.enforcer.tunName); err != nil {

@@ -11,12 +11,24 @@ import (
 	"github.com/gonetsh/gonetsh/ipsec"
 )
 
+// fakeCloser counts Close calls; the fakes embed it and lock its mu.
+type fakeCloser struct {
+	mu     sync.Mutex
+	closed int
+}
+
+func (f *fakeCloser) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed++
+	return nil
+}
+
 // fakeEnforcer records its calls.
 type fakeEnforcer struct {
-	mu     sync.Mutex
-	calls  []applyCall
-	err    error // returned by Apply
-	closed int
+	fakeCloser
+	calls []applyCall
+	err   error // returned by Apply
 }
 
 type applyCall struct {
@@ -30,13 +42,6 @@ func (f *fakeEnforcer) Apply(spd *sadb.SPD, level sadb.ExemptLevel, tun string) 
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, applyCall{spd, level, tun})
 	return f.err
-}
-
-func (f *fakeEnforcer) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.closed++
-	return nil
 }
 
 // TestEnforcer checks the Driver's side of the Enforcer contract: every

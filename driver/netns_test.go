@@ -36,6 +36,7 @@ import (
 	"github.com/gonetsh/gonetsh/driver/conn"
 	"github.com/gonetsh/gonetsh/driver/esp"
 	"github.com/gonetsh/gonetsh/driver/nft"
+	"github.com/gonetsh/gonetsh/driver/route"
 	"github.com/gonetsh/gonetsh/driver/sadb"
 	"github.com/gonetsh/gonetsh/driver/tun"
 	"github.com/gonetsh/gonetsh/driver/tun/tuntest"
@@ -106,7 +107,20 @@ func newLabEnforced(t *testing.T, proto Protocol, cipher ipsec.Cipher, hash ipse
 	}
 	l.s = suite{name: "netns", proto: proto, cipher: cipher, hash: hash, encap: encap, topo: topo}
 
-	nsA, nsB := netnstest.New(t, "a"), netnstest.New(t, "b")
+	nsA, nsB := twoHosts(t, l.wireA, l.wireB)
+	nsA.IP(t, "addr", "add", netip.PrefixFrom(innerA, 32).String(), "dev", "lo")
+	nsB.IP(t, "addr", "add", netip.PrefixFrom(innerB, 32).String(), "dev", "lo")
+	l.a = newGateway(t, nsA, l.wireA, gatewayOpts{remote: netB, src: innerA})
+	l.b = newGateway(t, nsB, l.wireB, gatewayOpts{remote: netA, src: innerB, enforce: enforceB})
+	l.start(t)
+	return l
+}
+
+// twoHosts creates the namespaces of A and B, joined by the veth pair
+// va-vb with wireA and wireB on it (/24), and waits for the link.
+func twoHosts(t *testing.T, wireA, wireB netip.Addr) (nsA, nsB *netnstest.NS) {
+	t.Helper()
+	nsA, nsB = netnstest.New(t, "a"), netnstest.New(t, "b")
 	for _, ns := range []*netnstest.NS{nsA, nsB} {
 		// No IPv6 chatter (router solicitations, MLD) into the TUN
 		// devices or on the wire; no reverse-path filter surprises.
@@ -116,33 +130,34 @@ func newLabEnforced(t *testing.T, proto Protocol, cipher ipsec.Cipher, hash ipse
 		ns.Sysctl(t, "net.ipv4.conf.default.rp_filter", "0", false)
 	}
 	netnstest.Veth(t, nsA, "va", nsB, "vb")
-	nsA.IP(t, "addr", "add", netip.PrefixFrom(l.wireA, 24).String(), "dev", "va")
-	nsB.IP(t, "addr", "add", netip.PrefixFrom(l.wireB, 24).String(), "dev", "vb")
-	nsA.IP(t, "addr", "add", netip.PrefixFrom(innerA, 32).String(), "dev", "lo")
-	nsB.IP(t, "addr", "add", netip.PrefixFrom(innerB, 32).String(), "dev", "lo")
-
-	l.a = newGateway(t, nsA, l.wireA, netB, innerA, false)
-	l.b = newGateway(t, nsB, l.wireB, netA, innerB, enforceB)
+	nsA.IP(t, "addr", "add", netip.PrefixFrom(wireA, 24).String(), "dev", "va")
+	nsB.IP(t, "addr", "add", netip.PrefixFrom(wireB, 24).String(), "dev", "vb")
 	nsA.WaitRunning(t, "va", netnsWait)
 	nsB.WaitRunning(t, "vb", netnsWait)
+	return nsA, nsB
+}
 
-	policy(t, l.a.d, topo.aSPD...)
-	policy(t, l.b.d, topo.bSPD...)
+// start installs the topology's policies and the four SAs in the
+// gateways, starts both drivers, the capture on B's veth and A's ICMP
+// socket on the topology's aHost.
+func (l *lab) start(t *testing.T) {
+	t.Helper()
+	policy(t, l.a.d, l.s.topo.aSPD...)
+	policy(t, l.b.d, l.s.topo.bSPD...)
 	l.s.installAB(t, l.a.d, l.b.d, sadb.Lifetime{}, sadb.Lifetime{})
 	l.s.installBA(t, l.a.d, l.b.d)
 	require.NoError(t, l.a.d.Start())
 	require.NoError(t, l.b.d.Start())
 
-	l.capture = nsB.Capture(t, "vb")
-	require.NoError(t, nsA.Do(func() error {
-		c, err := net.ListenPacket("ip4:icmp", innerA.String())
+	l.capture = l.b.ns.Capture(t, "vb")
+	require.NoError(t, l.a.ns.Do(func() error {
+		c, err := net.ListenPacket("ip4:icmp", l.s.topo.aHost.String())
 		if err == nil {
 			l.icmp = c.(*net.IPConn)
 		}
 		return err
 	}))
 	t.Cleanup(func() { l.icmp.Close() })
-	return l
 }
 
 // tunnel sets the tunnel endpoint of entries.
@@ -153,49 +168,79 @@ func tunnel(entries []sadb.Entry, peer netip.Addr) []sadb.Entry {
 	return entries
 }
 
-// newGateway creates, inside ns, the TUN device (routing remote to it,
-// from the inner address src) and the Linux wire on wire:4500, and a
-// driver over both that t.Cleanup closes. With enforce, the driver has an
-// nftables enforcer whose netlink socket is opened inside ns.
-func newGateway(t *testing.T, ns *netnstest.NS, wire netip.Addr, remote netip.Prefix, src netip.Addr, enforce bool) *gateway {
+// gatewayOpts are the parts of a gateway that differ between labs.
+type gatewayOpts struct {
+	// remote, if valid, is routed by hand into the TUN device, from the
+	// address src.
+	remote netip.Prefix
+	src    netip.Addr
+	// enforce gives the driver an nftables enforcer.
+	enforce bool
+	// mark, if not zero, is the SO_MARK of the wire's sockets, and the
+	// driver gets a route.Manager for it (Router).
+	mark uint32
+}
+
+// newGateway creates, inside ns, the TUN device and the Linux wire on
+// wire:4500, with the enforcer and router of o (their netlink sockets
+// opened inside ns), and a driver over them that t.Cleanup closes.
+func newGateway(t *testing.T, ns *netnstest.NS, wire netip.Addr, o gatewayOpts) *gateway {
 	t.Helper()
 	name := fmt.Sprintf("gn%dt", os.Getpid())
 	var dev tun.Device
 	var w conn.Wire
-	var enf Enforcer
+	var enf *nft.Enforcer
+	var r *route.Manager
+	closeAll := func() {
+		if dev != nil {
+			dev.Close()
+		}
+		if w != nil {
+			w.Close()
+		}
+		if enf != nil {
+			enf.Close()
+		}
+		if r != nil {
+			r.Close()
+		}
+	}
 	err := ns.Do(func() error {
 		var err error
 		if dev, err = tun.Create(name, netnsMTU); err != nil {
 			return err
 		}
-		if w, err = conn.NewLinux(conn.LinuxConfig{Local: wire}); err != nil {
-			dev.Close()
+		if w, err = conn.NewLinux(conn.LinuxConfig{Local: wire, Mark: o.mark}); err != nil {
 			return err
 		}
-		if enforce {
-			var e *nft.Enforcer
-			if e, err = nft.New(nft.Config{}); err != nil {
-				dev.Close()
-				w.Close()
+		if o.enforce {
+			if enf, err = nft.New(nft.Config{}); err != nil {
 				return err
 			}
-			enf = e
 		}
-		return nil
-	})
-	require.NoError(t, err, "TUN device, wire and enforcer in %s", ns.Name())
-	d, err := New(Config{
-		TUN:      dev,
-		Wire:     w,
-		Enforcer: enf,
-		Logger:   slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		if o.mark != 0 {
+			r, err = route.New(route.Config{Mark: o.mark})
+		}
+		return err
 	})
 	if err != nil {
-		dev.Close()
-		w.Close()
-		if enf != nil {
-			enf.Close()
-		}
+		closeAll()
+		t.Fatalf("TUN device, wire, enforcer and router in %s: %v", ns.Name(), err)
+	}
+	cfg := Config{
+		TUN:    dev,
+		Wire:   w,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	if enf != nil {
+		cfg.Enforcer = enf
+	}
+	if r != nil {
+		cfg.Router = r
+	}
+	d, err := New(cfg)
+	if err != nil {
+		closeAll()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -203,7 +248,9 @@ func newGateway(t *testing.T, ns *netnstest.NS, wire netip.Addr, remote netip.Pr
 			t.Errorf("close driver in %s: %v", ns.Name(), err)
 		}
 	})
-	ns.IP(t, "route", "add", remote.String(), "dev", name, "src", src.String())
+	if o.remote.IsValid() {
+		ns.IP(t, "route", "add", o.remote.String(), "dev", name, "src", o.src.String())
+	}
 	return &gateway{ns: ns, d: d}
 }
 
@@ -215,21 +262,21 @@ func policy(t *testing.T, d *Driver, entries ...sadb.Entry) {
 	require.NoError(t, d.SetPolicy(spd))
 }
 
-// sendEcho sends an echo request from innerA to innerB through A's raw
-// ICMP socket.
+// sendEcho sends an echo request from the topology's aHost to bHost
+// through A's raw ICMP socket.
 func (l *lab) sendEcho(t *testing.T, seq uint16) {
 	t.Helper()
 	payload := make([]byte, echoPayload)
 	copy(payload, plainMarker)
-	p, err := tuntest.ICMPEcho(innerA, innerB, echoID, seq, payload)
+	p, err := tuntest.ICMPEcho(l.s.topo.aHost, l.s.topo.bHost, echoID, seq, payload)
 	require.NoError(t, err)
-	_, err = l.icmp.WriteTo(tuntest.IPv4(p).Payload(), &net.IPAddr{IP: innerB.AsSlice()})
+	_, err = l.icmp.WriteTo(tuntest.IPv4(p).Payload(), &net.IPAddr{IP: l.s.topo.bHost.AsSlice()})
 	require.NoError(t, err)
 }
 
 var echoID = uint16(os.Getpid())
 
-// awaitReply reports whether the echo reply seq from innerB arrives at
+// awaitReply reports whether the echo reply seq from bHost arrives at
 // A's ICMP socket within wait.
 func (l *lab) awaitReply(t *testing.T, seq uint16, wait time.Duration) bool {
 	t.Helper()
@@ -244,13 +291,13 @@ func (l *lab) awaitReply(t *testing.T, seq uint16, wait time.Duration) bool {
 		require.NoError(t, err)
 		m := buf[:n]
 		if n >= 8 && m[0] == 0 && binary.BigEndian.Uint16(m[4:]) == echoID && binary.BigEndian.Uint16(m[6:]) == seq &&
-			from.(*net.IPAddr).IP.Equal(innerB.AsSlice()) {
+			from.(*net.IPAddr).IP.Equal(l.s.topo.bHost.AsSlice()) {
 			return true
 		}
 	}
 }
 
-// stream sends size bytes over TCP from innerA to a listener on innerB
+// stream sends size bytes over TCP from aHost to a listener on bHost
 // and checks that they arrive byte for byte. It returns once the
 // connection is closed on both sides, A's last ACK included, so that no
 // packet of it is still on its way.
@@ -266,7 +313,7 @@ func (l *lab) stream(t *testing.T, size int) {
 	var ln net.Listener
 	require.NoError(t, l.b.ns.Do(func() error {
 		var err error
-		ln, err = net.Listen("tcp4", netip.AddrPortFrom(innerB, 0).String())
+		ln, err = net.Listen("tcp4", netip.AddrPortFrom(l.s.topo.bHost, 0).String())
 		return err
 	}))
 	defer ln.Close()
@@ -282,7 +329,7 @@ func (l *lab) stream(t *testing.T, size int) {
 
 	var c net.Conn
 	require.NoError(t, l.a.ns.Do(func() error {
-		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(innerA, 0)), Timeout: netnsWait}
+		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(l.s.topo.aHost, 0)), Timeout: netnsWait}
 		var err error
 		c, err = d.Dial("tcp4", ln.Addr().String())
 		return err
@@ -439,10 +486,14 @@ func (l *lab) settle(t *testing.T) (sa, sb Stats) {
 }
 
 // tunnelStats is what a tunnel gateway with an encrypting and
-// authenticating SA counts when it moved the packets and bytes of st and
-// nothing else went wrong; blocked are its outbound block drops.
+// authenticating SA each way counts when it moved the packets and bytes
+// of st and nothing else went wrong; blocked are its outbound block
+// drops.
 func tunnelStats(st Stats, blocked uint64) Stats {
 	return Stats{
+		ActiveSecurityAssociations: 2,
+		KeyAdditions:               2,
+		ActiveTunnels:              1,
 		ProtectedPacketsSent:       st.ProtectedPacketsSent,
 		ProtectedPacketsReceived:   st.ProtectedPacketsReceived,
 		ConfidentialBytesSent:      st.BytesSentInTunnels,
@@ -455,6 +506,18 @@ func tunnelStats(st Stats, blocked uint64) Stats {
 	}
 }
 
+// netnsTransforms are the ESP transforms the netns labs run: AEAD in UDP
+// and a CBC cipher with HMAC as protocol 50.
+var netnsTransforms = []struct {
+	name   string
+	cipher ipsec.Cipher
+	hash   ipsec.Hash
+	encap  bool
+}{
+	{"AES-GCM-128 ESP in UDP 4500", ipsec.CipherAESGCM128, ipsec.HashNone, true},
+	{"3DES-SHA1 ESP protocol 50", ipsec.Cipher3DES, ipsec.HashSHA1, false},
+}
+
 // TestNetns runs the kernel's own traffic through two drivers on real
 // sockets: an echo answered by B's kernel, a TCP stream checked byte for
 // byte, then an ICMP block entry. The capture on B's veth proves that only
@@ -463,15 +526,7 @@ func tunnelStats(st Stats, blocked uint64) Stats {
 func TestNetns(t *testing.T) {
 	netnstest.RequireRoot(t)
 	before := runtime.NumGoroutine()
-	for _, tc := range []struct {
-		name   string
-		cipher ipsec.Cipher
-		hash   ipsec.Hash
-		encap  bool
-	}{
-		{"AES-GCM-128 ESP in UDP 4500", ipsec.CipherAESGCM128, ipsec.HashNone, true},
-		{"3DES-SHA1 ESP protocol 50", ipsec.Cipher3DES, ipsec.HashSHA1, false},
-	} {
+	for _, tc := range netnsTransforms {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
 			l := newLab(t, ProtocolESP, tc.cipher, tc.hash, tc.encap)

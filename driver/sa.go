@@ -218,6 +218,7 @@ func (d *Driver) insert(id sadb.ID, p SAParams, x *xform) (*sadb.SA[*xform], err
 		return nil, fmt.Errorf("driver: %w", err)
 	}
 	d.sas.byID[id] = x
+	d.stats.KeyAdditions.Add(1)
 	return s, nil
 }
 
@@ -239,6 +240,7 @@ func (d *Driver) forget(id sadb.ID) {
 	delete(d.sas.byID, id)
 	d.sas.mu.Unlock()
 	if x != nil {
+		d.stats.KeyDeletions.Add(1)
 		x.wipe()
 	}
 }

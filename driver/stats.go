@@ -2,13 +2,19 @@ package driver
 
 import "sync/atomic"
 
-// Stats are the driver's counters. The first block is the share of
-// `netsh ipsec dynamic show stats type=ipsec` (reference section 5.9) that
-// the data path owns; the SA-count lines (Active Security Associations,
-// Key Additions...) belong to the engine, the Offloaded ones are always 0.
-// Byte counts are protected payload: the inner packet in tunnel mode, the
-// bytes after the IP header in transport mode.
+// Stats are the driver's counters. The first two blocks are its share of
+// `netsh ipsec dynamic show stats type=ipsec` (reference section 5.9);
+// Stats.IPsec maps them onto netsh's 21 lines. Byte counts are protected
+// payload: the inner packet in tunnel mode, the bytes after the IP header
+// in transport mode.
 type Stats struct {
+	// SA counts: a snapshot of the SAD and the acquires (statsmap.go).
+	ActiveSecurityAssociations uint64 // installed SAs, each direction one
+	PendingKeyOperations       uint64 // negotiate entries waiting for an SA
+	KeyAdditions               uint64 // SAs added
+	KeyDeletions               uint64 // SAs deleted, hard-expired or wiped by Close
+	ActiveTunnels              uint64 // tunnel-mode outbound SAs
+
 	BadSPIPackets              uint64 // ESP/AH with no SA for (SPI, destination, protocol)
 	PacketsNotDecrypted        uint64 // SA found, packet unusable: malformed, bad padding, bad inner packet
 	PacketsNotAuthenticated    uint64 // ICV (or GCM tag) mismatch
@@ -50,11 +56,14 @@ type Stats struct {
 
 	// NAT-T port.
 	KeepalivesReceived uint64
+	KeepalivesSent     uint64 // RFC 3948 section 2.3
 	IKEReceived        uint64
 }
 
 // counters are the live Stats, one atomic per field.
 type counters struct {
+	KeyAdditions, KeyDeletions atomic.Uint64
+
 	BadSPIPackets, PacketsNotDecrypted, PacketsNotAuthenticated, PacketsWithReplayDetection atomic.Uint64
 	ConfidentialBytesSent, ConfidentialBytesReceived                                        atomic.Uint64
 	AuthenticatedBytesSent, AuthenticatedBytesReceived                                      atomic.Uint64
@@ -69,14 +78,17 @@ type counters struct {
 
 	ExpiredSADrops, SealFailures, DummyPackets, MalformedPackets, SendErrors, TUNWriteErrors atomic.Uint64
 
-	KeepalivesReceived, IKEReceived atomic.Uint64
+	KeepalivesReceived, KeepalivesSent, IKEReceived atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters; each is read atomically, the
 // set is not a consistent cut.
 func (d *Driver) Stats() Stats {
 	c := &d.stats
-	return Stats{
+	s := Stats{
+		KeyAdditions: c.KeyAdditions.Load(),
+		KeyDeletions: c.KeyDeletions.Load(),
+
 		BadSPIPackets:              c.BadSPIPackets.Load(),
 		PacketsNotDecrypted:        c.PacketsNotDecrypted.Load(),
 		PacketsNotAuthenticated:    c.PacketsNotAuthenticated.Load(),
@@ -113,8 +125,11 @@ func (d *Driver) Stats() Stats {
 		TUNWriteErrors:   c.TUNWriteErrors.Load(),
 
 		KeepalivesReceived: c.KeepalivesReceived.Load(),
+		KeepalivesSent:     c.KeepalivesSent.Load(),
 		IKEReceived:        c.IKEReceived.Load(),
 	}
+	d.saCounts(&s)
+	return s
 }
 
 // protected counts one packet of n protected bytes through x.

@@ -34,6 +34,31 @@
 // there is no moment with a half-built rule set, and the leading add
 // makes the delete succeed on the first Apply too. Close deletes it.
 //
+// # Boot mode
+//
+// Before the first policy (ApplyBoot, the bootmode setting of reference
+// section 3.7) nothing is routed into the TUN device, so the kernel does
+// all of the filtering, both ways:
+//
+//	table ip gonetsh {
+//		chain input {
+//			type filter hook input priority filter; policy drop;
+//			iifname "lo" accept
+//			ct state established,related accept          # stateful only
+//			udp sport 67 dport 68 accept, udp sport 68 dport 67 accept   # DHCP
+//			<per boot exemption: inbound ones, and the mirror of outbound ones>
+//		}
+//		chain output {
+//			type filter hook output priority filter; policy drop;  # accept when stateful
+//			oifname "lo" accept
+//			udp sport 67 dport 68 accept, udp sport 68 dport 67 accept
+//			<per boot exemption: outbound ones, and the mirror of inbound ones>
+//		}
+//	}
+//
+// Permit mode has no table. The first Apply replaces the boot table by
+// the policy's in its one transaction.
+//
 // github.com/google/nftables is used rather than the nft binary or
 // iptables: it is maintained, pure Go, speaks the nf_tables netlink API
 // directly (so the batch is one kernel transaction, and no external
@@ -46,3 +71,6 @@ const Table = "gonetsh"
 
 // Chain is the name of its input chain.
 const Chain = "input"
+
+// ChainOutput is the name of the output chain, which only boot mode has.
+const ChainOutput = "output"

@@ -25,3 +25,6 @@ func (*Enforcer) Apply(*sadb.SPD, sadb.ExemptLevel, string) error { return ErrUn
 
 // Close returns nil.
 func (*Enforcer) Close() error { return nil }
+
+// ApplyBoot returns ErrUnsupported.
+func (*Enforcer) ApplyBoot(sadb.BootMode, []sadb.BootExemption) error { return ErrUnsupported }

@@ -62,4 +62,6 @@ var (
 	ErrNotFound   = errors.New("sadb: SA not found")
 	ErrBadAddress = errors.New("sadb: invalid address")
 	ErrDirection  = errors.New("sadb: invalid direction")
+
+	ErrBootExemption = errors.New("sadb: invalid boot exemption")
 )
