@@ -2,12 +2,10 @@ package engine
 
 import (
 	"bytes"
-	"io"
 	"sync"
 	"time"
 
 	"github.com/gonetsh/gonetsh/engine/agent"
-	"github.com/gonetsh/gonetsh/engine/ike"
 	"github.com/gonetsh/gonetsh/ipsec"
 	"github.com/gonetsh/gonetsh/store"
 )
@@ -59,56 +57,6 @@ func (d *fakeDataPath) lastConfig() (store.Config, int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.configs[len(d.configs)-1], len(d.configs)
-}
-
-// fakeNegotiator records the engine's calls and holds SAs.
-type fakeNegotiator struct {
-	mu       sync.Mutex
-	policy   ike.Policy
-	log      io.Writer
-	acquires []ike.Acquire
-	mm       []ipsec.MMSA
-	qm       []ipsec.QMSA
-	stats    ipsec.IKEStats
-	flushes  int
-	crl      []uint8
-}
-
-func (n *fakeNegotiator) Acquire(a ike.Acquire) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.acquires = append(n.acquires, a)
-}
-
-func (n *fakeNegotiator) MMSAs() []ipsec.MMSA {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]ipsec.MMSA(nil), n.mm...)
-}
-
-func (n *fakeNegotiator) QMSAs() []ipsec.QMSA {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]ipsec.QMSA(nil), n.qm...)
-}
-
-func (n *fakeNegotiator) Stats() ipsec.IKEStats {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.stats
-}
-
-func (n *fakeNegotiator) Flush() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.flushes++
-	n.mm, n.qm = nil, nil
-}
-
-func (n *fakeNegotiator) SetStrongCRLCheck(level uint8) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.crl = append(n.crl, level)
 }
 
 // fakeTicker fires when the test says so and records its periods.

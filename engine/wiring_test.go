@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gonetsh/gonetsh/engine/enginetest"
 	"github.com/gonetsh/gonetsh/engine/ike"
 	"github.com/gonetsh/gonetsh/ipsec"
 	"github.com/gonetsh/gonetsh/store"
@@ -20,7 +21,9 @@ type wiredEngine struct {
 	*Engine
 	db                   *store.DB
 	dp                   *fakeDataPath
-	neg                  *fakeNegotiator
+	neg                  *enginetest.Negotiator
+	pol                  ike.Policy
+	ikeW                 io.Writer // the negotiator's log writer
 	clock                *fakeClock
 	log                  *memFile
 	files                map[string]*memFile
@@ -33,14 +36,14 @@ func wired(t *testing.T, dir string) *wiredEngine {
 	t.Helper()
 	db, err := store.Open(dir, store.Options{Clock: func() time.Time { return t0 }})
 	require.NoError(t, err)
-	w := &wiredEngine{db: db, dp: &fakeDataPath{}, neg: &fakeNegotiator{}, clock: newFakeClock(),
+	w := &wiredEngine{db: db, dp: &fakeDataPath{}, neg: &enginetest.Negotiator{}, clock: newFakeClock(),
 		log: &memFile{}, files: map[string]*memFile{}}
 	e, err := New(Options{
 		DB: db, Host: host, Now: func() time.Time { return t0 },
 		Logger:   slog.New(slog.NewTextHandler(w.log, nil)),
 		DataPath: w.dp,
 		NewNegotiator: func(p ike.Policy, l io.Writer) Negotiator {
-			w.neg.policy, w.neg.log = p, l
+			w.pol, w.ikeW = p, l
 			return w.neg
 		},
 		IKELogPath: "/var/lib/gonetsh/ike.log",
@@ -66,8 +69,8 @@ func TestStartOrder(t *testing.T) {
 	require.Equal(t, []string{"config", "policy"}, w.dp.calls)
 	require.Equal(t, store.DefaultConfig(), w.dp.configs[0])
 	require.Empty(t, w.dp.spds[0].QMSpecific)
-	require.Same(t, w.Engine, w.neg.policy, "the negotiator asks the engine")
-	require.Equal(t, []uint8{1}, w.neg.crl, "strongcrlcheck's default reaches the negotiator at start")
+	require.Same(t, w.Engine, w.pol, "the negotiator asks the engine")
+	require.Equal(t, []uint8{1}, w.neg.CRLChecks(), "strongcrlcheck's default reaches the negotiator at start")
 	require.Equal(t, DefaultWatchInterval, w.watch.Period())
 	require.Equal(t, 180*time.Minute, w.poll.Period(), "no policy assigned: the default polling interval")
 	require.Equal(t, 3600*time.Second, w.summary.Period())
@@ -157,15 +160,15 @@ func TestConfigActions(t *testing.T) {
 
 	// Properties the data path does not use do not call it.
 	set(store.ConfigStrongCRLCheck, store.ConfigValue{Int: 2})
-	require.Equal(t, []uint8{1, 2}, w.neg.crl)
+	require.Equal(t, []uint8{1, 2}, w.neg.CRLChecks())
 	_, n = w.dp.lastConfig()
 	require.Equal(t, 5, n)
 
 	// ikelogging: the negotiator's writer discards, then appends to the file.
-	w.neg.log.Write([]byte("dropped\n"))
+	w.ikeW.Write([]byte("dropped\n"))
 	require.Empty(t, w.files)
 	set(store.ConfigIKELogging, store.ConfigValue{Int: 1})
-	w.neg.log.Write([]byte("kept\n"))
+	w.ikeW.Write([]byte("kept\n"))
 	f := w.files["/var/lib/gonetsh/ike.log"]
 	require.NotNil(t, f)
 	require.Equal(t, "kept\n", f.String())
@@ -178,9 +181,7 @@ func TestConfigActions(t *testing.T) {
 	// ipsecloginterval: the summary ticker's period; its tick logs a line.
 	set(store.ConfigIPsecLogInterval, store.ConfigValue{Int: 600})
 	require.Eventually(t, func() bool { return w.summary.Period() == 600*time.Second }, 5*time.Second, time.Millisecond)
-	w.neg.mu.Lock()
-	w.neg.mm = make([]ipsec.MMSA, 2)
-	w.neg.mu.Unlock()
+	w.neg.Load(make([]ipsec.MMSA, 2), nil, ipsec.IKEStats{})
 	w.dp.mu.Lock()
 	w.dp.stats.BadSPIPackets = 4
 	w.dp.mu.Unlock()
@@ -200,24 +201,24 @@ func TestConfigActions(t *testing.T) {
 // and Stop flush the SAs.
 func TestStatsAndFlush(t *testing.T) {
 	w := wired(t, t.TempDir())
-	w.neg.stats.IKEMainMode = 3
+	w.neg.Load(nil, nil, ipsec.IKEStats{IKEMainMode: 3})
 	w.dp.stats.ActiveSecurityAssociations = 2
 	s, err := w.Stats()
 	require.NoError(t, err)
 	require.Equal(t, uint64(3), s.IKE.IKEMainMode)
 	require.Equal(t, uint64(2), s.IPsec.ActiveSecurityAssociations)
 
-	w.neg.mm = []ipsec.MMSA{{Initiator: true}}
+	w.neg.Load([]ipsec.MMSA{{Initiator: true}}, nil, ipsec.IKEStats{})
 	mm, err := w.MMSAs()
 	require.NoError(t, err)
 	require.Len(t, mm, 1)
 	require.NoError(t, w.DeleteAll())
-	require.Equal(t, 1, w.neg.flushes)
+	require.Equal(t, 1, w.neg.Flushes())
 	mm, err = w.MMSAs()
 	require.NoError(t, err)
 	require.Empty(t, mm)
 	w.Stop()
-	require.Equal(t, 2, w.neg.flushes)
+	require.Equal(t, 2, w.neg.Flushes())
 }
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
@@ -311,13 +312,14 @@ func TestAcquire(t *testing.T) {
 	require.NoError(t, w.Acquire(7, f, me))
 	f.Tunnel = ip("203.0.113.9")
 	require.NoError(t, w.Acquire(8, f, me))
-	require.Len(t, w.neg.acquires, 2)
-	a := w.neg.acquires[0]
+	acq := w.neg.Acquires()
+	require.Len(t, acq, 2)
+	a := acq[0]
 	require.Equal(t, uint64(7), a.Ref)
 	require.Equal(t, me, a.Local)
 	require.Equal(t, ip("198.51.100.7"), a.Remote)
 	require.Equal(t, "Require Security", a.Policy.Name)
-	require.Equal(t, ip("203.0.113.9"), w.neg.acquires[1].Remote)
+	require.Equal(t, ip("203.0.113.9"), acq[1].Remote)
 
 	f.QMPolicy = "gone"
 	require.ErrorIs(t, w.Acquire(9, f, me), ErrNoQMPolicy)

@@ -40,11 +40,12 @@ type Resolver func(ctx context.Context, name string) (netip.Addr, error)
 type Config struct {
 	Grammar  *grammar.Grammar // nil: grammar.New()
 	Store    Store
-	Out      io.Writer      // command output and netsh's messages; nil: os.Stdout
-	Err      io.Writer      // diagnostics netsh would not print (script line numbers); nil: os.Stderr
-	Host     string         // computer name shown on Store lines; "": os.Hostname
-	Resolver Resolver       // nil: the system resolver
-	TimeZone *time.Location // zone of Last Modified times; nil: time.Local
+	Out      io.Writer        // command output and netsh's messages; nil: os.Stdout
+	Err      io.Writer        // diagnostics netsh would not print (script line numbers); nil: os.Stderr
+	Host     string           // computer name shown on Store lines; "": os.Hostname
+	Resolver Resolver         // nil: the system resolver
+	TimeZone *time.Location   // zone of Last Modified times; nil: time.Local
+	Now      func() time.Time // the time of `show mmsas|qmsas` titles; nil: time.Now
 	Open     func(name string) (io.ReadCloser, error)
 	Create   func(name string) (io.WriteCloser, error)
 	// Interactive makes errors point at the offending token with a caret.
@@ -102,6 +103,9 @@ func New(cfg Config) *Session {
 	}
 	if cfg.TimeZone == nil {
 		cfg.TimeZone = time.Local
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.Open == nil {
 		cfg.Open = func(name string) (io.ReadCloser, error) { return os.Open(name) }

@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +19,7 @@ import (
 	"time"
 
 	"github.com/gonetsh/gonetsh/engine"
-	"github.com/gonetsh/gonetsh/engine/agent"
+	"github.com/gonetsh/gonetsh/engine/hostinfo"
 	"github.com/gonetsh/gonetsh/grammar"
 	"github.com/gonetsh/gonetsh/shell"
 	"github.com/gonetsh/gonetsh/store"
@@ -291,7 +289,7 @@ const engineNotice = "netsh: no gonetsh service is running; the IPsec engine run
 // that does not compile) on stderr.
 func startEngine(db *store.DB, stderr io.Writer) *engine.Engine {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	eng, err := engine.New(engine.Options{DB: db, Logger: log, Host: hostInfo})
+	eng, err := engine.New(engineOptions(db, log))
 	if err == nil {
 		err = eng.Start(context.Background())
 	}
@@ -302,35 +300,19 @@ func startEngine(db *store.DB, stderr io.Writer) *engine.Engine {
 	return eng
 }
 
-// hostInfo returns this machine's IPv4 addresses (`me`): those of the
-// interfaces that are up, loopback excluded. DNS, WINS, DHCP server and
-// default gateway are not gathered yet, so filters naming those server
-// types compile to no specific filter.
-func hostInfo() agent.HostInfo {
-	var h agent.HostInfo
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return h
+// ikeLogName is the IKE log file of `set config ikelogging 1`, in the
+// store directory.
+const ikeLogName = "ike.log"
+
+// engineOptions wires an engine over db, in a shell or in the service:
+// host discovery (engine/hostinfo) and the IKE log beside the store.
+func engineOptions(db *store.DB, log *slog.Logger) engine.Options {
+	return engine.Options{
+		DB:         db,
+		Logger:     log,
+		Host:       hostinfo.Gather,
+		IKELogPath: filepath.Join(filepath.Dir(db.Path()), ikeLogName),
 	}
-	for _, ifc := range ifs {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, err := ifc.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			ipn, ok := a.(*net.IPNet)
-			if !ok {
-				continue
-			}
-			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Unmap().Is4() {
-				h.Addrs = append(h.Addrs, ip.Unmap())
-			}
-		}
-	}
-	return h
 }
 
 func status(sess *shell.Session) int {

@@ -38,7 +38,7 @@ func runService(ctx context.Context, g *grammar.Grammar, storeDir string, db *st
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
-	eng, err := engine.New(engine.Options{DB: db, Logger: log, Host: hostInfo})
+	eng, err := engine.New(engineOptions(db, log))
 	if err == nil {
 		err = eng.Start(context.Background())
 	}
