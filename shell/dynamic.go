@@ -64,9 +64,22 @@ var dynamicHandlers = map[string]handler{
 
 // runDynamic dispatches a dynamic command.
 func (s *Session) runDynamic(inv *grammar.Invocation) error {
+	if err := s.engine(); err != nil {
+		return err
+	}
+	if s.cfg.Engine == nil {
+		return fmt.Errorf("The ipsec dynamic command %q needs the gonetsh engine, which this build does not include yet.", inv.Cmd.Path())
+	}
+	if h, ok := dynamicHandlers[inv.Cmd.ID]; ok {
+		return h(s, inv)
+	}
+	return notImplemented(inv.Cmd.Path())
+}
+
+// engine starts the engine at the first command that needs it, so static
+// commands (and netsh's cold start) never pay for it, and calls OnDynamic.
+func (s *Session) engine() error {
 	if s.cfg.Engine == nil && s.cfg.StartEngine != nil {
-		// The engine starts at the first dynamic command, so static
-		// commands (and netsh's cold start) never pay for it.
 		start := s.cfg.StartEngine
 		s.cfg.StartEngine = nil
 		eng, err := start()
@@ -75,16 +88,36 @@ func (s *Session) runDynamic(inv *grammar.Invocation) error {
 		}
 		s.cfg.Engine = eng
 	}
-	if s.cfg.Engine == nil {
-		return fmt.Errorf("The ipsec dynamic command %q needs the gonetsh engine, which this build does not include yet.", inv.Cmd.Path())
-	}
-	if s.cfg.OnDynamic != nil {
+	if s.cfg.Engine != nil && s.cfg.OnDynamic != nil {
 		s.cfg.OnDynamic()
 	}
-	if h, ok := dynamicHandlers[inv.Cmd.ID]; ok {
-		return h(s, inv)
+	return nil
+}
+
+// gpupdateDone is what `gpupdate` prints when the engine re-read the
+// store, in the words of Windows' gpupdate.
+const gpupdateDone = "Updating policy...\n\nComputer Policy update has completed successfully.\n"
+
+// gpupdate makes the engine re-read the policy store now: the service's
+// (Config.Refresh) or this process's.
+func (s *Session) gpupdate(*grammar.Invocation) error {
+	if s.cfg.Refresh != nil {
+		if err := s.cfg.Refresh(); err != nil {
+			return err
+		}
+	} else {
+		if err := s.engine(); err != nil {
+			return err
+		}
+		if s.cfg.Engine == nil {
+			return fmt.Errorf("gpupdate needs the gonetsh engine, which this session does not have.")
+		}
+		if err := s.cfg.Engine.Refresh(); err != nil {
+			return err
+		}
 	}
-	return notImplemented(inv.Cmd.Path())
+	fmt.Fprint(s.cfg.Out, gpupdateDone)
+	return nil
 }
 
 func notImplemented(what string) error {

@@ -66,6 +66,9 @@ type Config struct {
 	// it succeeded; a failed command has printed its own error. An error
 	// means the command could not be delivered or answered.
 	Forward func(line string) (output []byte, ok bool, err error)
+	// Refresh, if set, runs `gpupdate` in place of Engine.Refresh (the
+	// gonetsh service refreshes; see cmd/netsh). Its error is printed.
+	Refresh func() error
 }
 
 // Session is one netsh invocation: current context, pushd stack, current
@@ -307,10 +310,11 @@ func init() {
 			v, _ := inv.Get("file")
 			return s.execFile(v.Str)
 		},
-		"global.dump":   (*Session).dump,
-		"ipsec.dump":    (*Session).dump,
-		"global.abort":  func(*Session, *grammar.Invocation) error { return nil },
-		"global.commit": func(*Session, *grammar.Invocation) error { return nil },
+		"global.gpupdate": (*Session).gpupdate,
+		"global.dump":     (*Session).dump,
+		"ipsec.dump":      (*Session).dump,
+		"global.abort":    func(*Session, *grammar.Invocation) error { return nil },
+		"global.commit":   func(*Session, *grammar.Invocation) error { return nil },
 		"global.offline": func(s *Session, _ *grammar.Invocation) error {
 			s.offline = true
 			return nil

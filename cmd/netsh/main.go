@@ -201,7 +201,7 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return 1
 	}
 	if o.service {
-		return runService(ctx, g, o.storeDir, db, stderr)
+		return runService(ctx, g, o.storeDir, db, stderr, nil)
 	}
 	interactive := o.script == "" && len(o.command) == 0
 	cfg := shell.Config{Grammar: g, Store: db, Out: stdout, Err: stderr, Interactive: interactive}
@@ -210,8 +210,9 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	// process until it exits, and the first dynamic command says so.
 	svc, refused := dialService(o.storeDir)
 	if svc != nil {
-		defer svc.Close()
-		cfg.Forward = forwarder(svc, stderr)
+		r := newRemote(o.storeDir, g, db, svc, stderr)
+		defer r.Close()
+		cfg.Forward, cfg.Refresh = r.Exec, r.Refresh
 	} else {
 		// The in-process engine starts at the first dynamic command, so
 		// static commands keep netsh's cold start short.
