@@ -41,6 +41,9 @@ netsh service       run the gonetsh service (the IPsec engine) in the
                     foreground until SIGTERM; netsh shells on the same store
                     send their ipsec dynamic commands to it over the socket
                     <store dir>/control.sock (also: --service)
+netsh gpupdate      make the IPsec engine (the service's, or this netsh's)
+                    re-read the policy store, the configuration and this
+                    host's addresses and servers now
 `
 
 // options are the parsed command line.
