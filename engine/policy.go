@@ -24,21 +24,23 @@ import (
 // every negotiate rule has: the first whose Src covers local/32 and Dst
 // covers remote/32.
 //
-// QuickMode(local, remote, sel, tunnel), asked by a responder: sel is the
-// initiator's proposal as it arrived, Src being the initiator's identity
-// (IDci, RFC 2409 section 5.5) and Dst the responder's (IDcr): traffic in
-// the initiator's outbound direction. Seen from this host the traffic is
-// sel.Reverse(), and the engine looks for the first specific quick mode
-// filter of the outbound direction whose selector covers sel.Reverse()
-// and whose tunnel endpoint equals tunnel (both invalid in transport
-// mode). The answer is that filter when its outbound action is negotiate,
-// and no answer (refused) when it is permit or block. When no filter
-// covers transport-mode traffic, the default response rule answers: if
-// MainMode(local, remote) is a respond-only filter, the engine returns a
-// filter made for the occasion, named after it, with selector
-// sel.Reverse(), both actions negotiate, and the default response's quick
-// mode policy (MMFilter.QMPolicy), as Windows' responder creates filters
-// for what it accepted under the default response rule.
+// QuickMode(local, remote, sel, tunnel), asked by a responder: the
+// initiator proposes its identity IDci as source and the responder's IDcr
+// as destination (RFC 2409 section 5.5), traffic in the initiator's
+// outbound direction. Seen from this host that traffic is reversed, and
+// sel is given so: the negotiator passes Src = IDcr (this host's side)
+// and Dst = IDci (the initiator's side), SrcPort and DstPort likewise (as
+// engine/ike's quick mode responder builds it). The engine looks for the
+// first specific quick mode filter of the outbound direction whose
+// selector covers sel and whose tunnel endpoint equals tunnel (both
+// invalid in transport mode). The answer is that filter when its outbound
+// action is negotiate, and no answer (refused) when it is permit or
+// block. When no filter covers transport-mode traffic, the default
+// response rule answers: if MainMode(local, remote) is a respond-only
+// filter, the engine returns a filter made for the occasion, named after
+// it, with selector sel, both actions negotiate, and the default
+// response's quick mode policy (MMFilter.QMPolicy), as Windows' responder
+// creates filters for what it accepted under the default response rule.
 
 var _ ike.Policy = (*Engine)(nil)
 
@@ -84,7 +86,8 @@ func (e *Engine) mainModeLocked(local, remote netip.Addr) (ipsec.MMFilter, ipsec
 	return ipsec.MMFilter{}, ipsec.MMPolicy{}, false
 }
 
-// QuickMode implements ike.Policy; see above for the orientation of sel.
+// QuickMode implements ike.Policy; see above for the orientation of sel
+// (this host's side first).
 func (e *Engine) QuickMode(local, remote netip.Addr, sel ipsec.Selector, tunnel netip.Addr) (ipsec.QMFilter, ipsec.QMPolicy, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -92,11 +95,10 @@ func (e *Engine) QuickMode(local, remote netip.Addr, sel ipsec.Selector, tunnel 
 		return ipsec.QMFilter{}, ipsec.QMPolicy{}, false
 	}
 	v := e.viewLocked()
-	ours := sel.Reverse()
 	tunnel = tunnel.Unmap()
 	for i := range v.QMSpecific {
 		f := &v.QMSpecific[i]
-		if f.Direction != ipsec.Outbound || f.Tunnel != tunnel || !coversSelector(f.Selector, ours) {
+		if f.Direction != ipsec.Outbound || f.Tunnel != tunnel || !coversSelector(f.Selector, sel) {
 			continue
 		}
 		if f.OutboundAction != ipsec.ActionNegotiate {
@@ -123,16 +125,16 @@ func (e *Engine) QuickMode(local, remote netip.Addr, sel ipsec.Selector, tunnel 
 	p.Offers = slices.Clone(p.Offers)
 	f := ipsec.QMFilter{
 		Name:           mf.Name,
-		Selector:       ours,
-		SrcAddr:        ipsec.Address{Kind: ipsec.AddrIP, IP: ours.Src.Addr()},
-		DstAddr:        ipsec.Address{Kind: ipsec.AddrIP, IP: ours.Dst.Addr()},
+		Selector:       sel,
+		SrcAddr:        ipsec.Address{Kind: ipsec.AddrIP, IP: sel.Src.Addr()},
+		DstAddr:        ipsec.Address{Kind: ipsec.AddrIP, IP: sel.Dst.Addr()},
 		Direction:      ipsec.Outbound,
 		InboundAction:  ipsec.ActionNegotiate,
 		OutboundAction: ipsec.ActionNegotiate,
 		ConnType:       mf.ConnType,
 		QMPolicy:       p.Name,
 		Rule:           mf.Rule,
-		Weight:         ours.Weight(),
+		Weight:         sel.Weight(),
 	}
 	return f, p, true
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -244,9 +245,10 @@ func TestPolicyAnswers(t *testing.T) {
 	_, _, ok = w.MainMode(ip("192.0.2.99"), peer)
 	require.False(t, ok, "not one of this host's addresses")
 
-	// The initiator (the peer) proposes peer:any -> me:80 TCP; seen from
-	// here that is me:80 -> peer, which "All IP Traffic" covers.
-	sel := ipsec.Selector{Src: pfx("198.51.100.7/32"), Dst: pfx("192.0.2.5/32"), Protocol: ipsec.ProtoTCP, DstPort: 80}
+	// The initiator (the peer) proposes IDci = peer:any, IDcr = me:80
+	// TCP; the negotiator asks with it seen from here, me:80 -> peer,
+	// which "All IP Traffic" covers.
+	sel := ipsec.Selector{Src: pfx("192.0.2.5/32"), Dst: pfx("198.51.100.7/32"), Protocol: ipsec.ProtoTCP, SrcPort: 80}
 	qf, qp, ok := w.QuickMode(me, peer, sel, netip.Addr{})
 	require.True(t, ok)
 	require.Equal(t, ipsec.Outbound, qf.Direction)
@@ -255,13 +257,13 @@ func TestPolicyAnswers(t *testing.T) {
 	require.Equal(t, "Require Security", qp.Name)
 	require.NotEmpty(t, qp.Offers)
 
-	// The same proposal not reversed (me -> peer as Src -> Dst) is
-	// traffic from the peer's side: no outbound filter has Src = peer.
+	// The proposal as it arrived (IDci -> IDcr: peer -> me) is not what
+	// the engine expects: no outbound filter has Src = peer.
 	_, _, ok = w.QuickMode(me, peer, sel.Reverse(), netip.Addr{})
-	require.False(t, ok, "the proposal is taken as IDci -> IDcr and reversed")
+	require.False(t, ok, "sel is this host's side first")
 
 	// ICMP is permitted: the first covering filter is permit, refused.
-	icmp := ipsec.Selector{Src: pfx("198.51.100.7/32"), Dst: pfx("192.0.2.5/32"), Protocol: ipsec.ProtoICMP}
+	icmp := ipsec.Selector{Src: pfx("192.0.2.5/32"), Dst: pfx("198.51.100.7/32"), Protocol: ipsec.ProtoICMP}
 	_, _, ok = w.QuickMode(me, peer, icmp, netip.Addr{})
 	require.False(t, ok)
 
@@ -280,11 +282,11 @@ func TestPolicyDefaultResponse(t *testing.T) {
 	mf, _, ok := w.MainMode(me, peer)
 	require.True(t, ok)
 	require.True(t, mf.RespondOnly)
-	sel := ipsec.Selector{Src: pfx("198.51.100.7/32"), Dst: pfx("192.0.2.5/32"), Protocol: ipsec.ProtoUDP, SrcPort: 53}
+	sel := ipsec.Selector{Src: pfx("192.0.2.5/32"), Dst: pfx("198.51.100.7/32"), Protocol: ipsec.ProtoUDP, DstPort: 53}
 	qf, qp, ok := w.QuickMode(me, peer, sel, netip.Addr{})
 	require.True(t, ok)
 	require.Equal(t, "Default Response", qf.Name)
-	require.Equal(t, sel.Reverse(), qf.Selector)
+	require.Equal(t, sel, qf.Selector)
 	require.Equal(t, ipsec.ActionNegotiate, qf.OutboundAction)
 	require.Equal(t, "Default Response", qp.Name)
 	require.Equal(t, qp.Name, qf.QMPolicy)
@@ -331,4 +333,17 @@ func TestAcquire(t *testing.T) {
 	sas, err := plain.QMSAs()
 	require.NoError(t, err)
 	require.Empty(t, sas)
+}
+
+// Start owns one goroutine (RoutinePoll) and Stop ends it before it
+// returns, however often the engine restarts.
+func TestStopEndsRoutine(t *testing.T) {
+	e, _ := newEngine(t, t.TempDir())
+	before := runtime.NumGoroutine()
+	for range 3 {
+		require.NoError(t, e.Start(context.Background()))
+		require.Equal(t, before+1, runtime.NumGoroutine())
+		e.Stop()
+		require.Equal(t, before, runtime.NumGoroutine())
+	}
 }
