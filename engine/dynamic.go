@@ -135,6 +135,7 @@ func setPolicy[T any](static, dyn []T, name string, fn func(*T), key func(*T) st
 
 // AddMMPolicy adds a dynamic main mode policy.
 func (e *Engine) AddMMPolicy(p ipsec.MMPolicy) error {
+	defer e.publish()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.dynLocked(); err != nil {
@@ -151,6 +152,7 @@ func (e *Engine) AddMMPolicy(p ipsec.MMPolicy) error {
 // SetMMPolicy changes the dynamic main mode policy called name with fn
 // (which must not rename it).
 func (e *Engine) SetMMPolicy(name string, fn func(*ipsec.MMPolicy)) error {
+	defer e.publish()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.dynLocked(); err != nil {
@@ -167,6 +169,7 @@ func (e *Engine) SetMMPolicy(name string, fn func(*ipsec.MMPolicy)) error {
 
 // AddQMPolicy adds a dynamic quick mode policy.
 func (e *Engine) AddQMPolicy(p ipsec.QMPolicy) error {
+	defer e.publish()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.dynLocked(); err != nil {
@@ -182,6 +185,7 @@ func (e *Engine) AddQMPolicy(p ipsec.QMPolicy) error {
 
 // SetQMPolicy changes the dynamic quick mode policy called name with fn.
 func (e *Engine) SetQMPolicy(name string, fn func(*ipsec.QMPolicy)) error {
+	defer e.publish()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.dynLocked(); err != nil {
@@ -237,6 +241,7 @@ func deletePolicies[T any](objs []T, name string, all bool, key func(*T) string,
 // DeleteMMPolicy deletes the dynamic main mode policy called name, or
 // every unused one when all is set.
 func (e *Engine) DeleteMMPolicy(name string, all bool) error {
+	defer e.publish()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.dynLocked(); err != nil {
@@ -252,6 +257,7 @@ func (e *Engine) DeleteMMPolicy(name string, all bool) error {
 // DeleteQMPolicy deletes the dynamic quick mode policy called name, or
 // every unused one when all is set.
 func (e *Engine) DeleteQMPolicy(name string, all bool) error {
+	defer e.publish()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.dynLocked(); err != nil {
@@ -339,6 +345,7 @@ func (e *Engine) checkPolicies(r *ipsec.DynamicRule) error {
 
 // AddRule adds a dynamic rule; its Name and Ref are assigned here.
 func (e *Engine) AddRule(r ipsec.DynamicRule) error {
+	defer e.publish()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.dynLocked(); err != nil {
@@ -371,6 +378,7 @@ func (e *Engine) AddRule(r ipsec.DynamicRule) error {
 // SetRule changes the dynamic rule identified by k with fn, which may
 // change the policies, the actions and the authentication methods only.
 func (e *Engine) SetRule(k RuleKey, fn func(*ipsec.DynamicRule)) error {
+	defer e.publish()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.dynLocked(); err != nil {
@@ -406,6 +414,7 @@ func (e *Engine) SetRule(k RuleKey, fn func(*ipsec.DynamicRule)) error {
 
 // DeleteRule deletes the dynamic rule identified by k.
 func (e *Engine) DeleteRule(k RuleKey) error {
+	defer e.publish()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.dynLocked(); err != nil {
@@ -423,21 +432,27 @@ func (e *Engine) DeleteRule(k RuleKey) error {
 	return nil
 }
 
-// DeleteAll deletes every dynamic rule and policy; the static-derived SPD
-// stays.
+// DeleteAll deletes every dynamic rule and policy, and every SA
+// (Negotiator.Flush); the static-derived SPD stays.
 func (e *Engine) DeleteAll() error {
+	defer e.publish()
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if err := e.dynLocked(); err != nil {
+		e.mu.Unlock()
 		return err
 	}
 	e.dyn = dynState{next: e.dyn.next}
+	e.mu.Unlock()
+	if e.neg != nil {
+		e.neg.Flush()
+	}
 	return nil
 }
 
 // DynamicRules returns the dynamic rules, with their filters, in the
 // order they were added.
 func (e *Engine) DynamicRules() ([]DynamicRule, error) {
+	defer e.publish()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.dynLocked(); err != nil {

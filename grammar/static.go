@@ -373,6 +373,8 @@ func globalCommands() []*Command {
 			Purpose: "Loads the script file and runs it.",
 			Tags:    []Tag{req(kind("file", KFile, "Name of the script file."))}},
 		{ID: "global.exit", Words: []string{"exit"}, Summary: "Exits the program."},
+		{ID: "global.gpupdate", Words: []string{"gpupdate"}, Summary: "Re-reads the IPsec policy store now (gonetsh).",
+			Purpose: "Makes the IPsec engine re-read the policy store, the configuration and this computer's addresses and servers now, as gpupdate /force does on Windows, instead of at its next poll."},
 		{ID: "global.help", Words: []string{"help"}, Summary: "Displays a list of commands."},
 		{ID: "global.offline", Words: []string{"offline"}, Summary: "Sets the current mode to offline."},
 		{ID: "global.online", Words: []string{"online"}, Summary: "Sets the current mode to online."},

@@ -2,7 +2,9 @@ package shell
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/gonetsh/gonetsh/grammar"
@@ -31,6 +33,19 @@ type Engine interface {
 	QMPolicies() ([]ipsec.QMPolicy, error)
 	MMFilters() (generic, specific []ipsec.MMFilter, err error)
 	QMFilters() (generic, specific []ipsec.QMFilter, err error)
+
+	// MMSAs and QMSAs return the live SAs (`show mmsas|qmsas`, `show
+	// all`); none while the engine has no negotiator.
+	MMSAs() ([]ipsec.MMSA, error)
+	QMSAs() ([]ipsec.QMSA, error)
+
+	// IKELogPath is the file `set config ikelogging 1` writes, shown by
+	// `show config`; "": none.
+	IKELogPath() string
+
+	// Refresh re-reads the policy store, the configuration and the
+	// host's addresses and servers at once (`gpupdate`).
+	Refresh() error
 }
 
 // dynamicHandlers are the `ipsec dynamic` commands this build runs; the
@@ -43,13 +58,28 @@ var dynamicHandlers = map[string]handler{
 	"dynamic.show.qmpolicy": (*Session).showQMPolicy,
 	"dynamic.show.mmfilter": (*Session).showMMFilter,
 	"dynamic.show.qmfilter": (*Session).showQMFilter,
+	"dynamic.show.mmsas":    (*Session).showMMSAs,
+	"dynamic.show.qmsas":    (*Session).showQMSAs,
 }
 
 // runDynamic dispatches a dynamic command.
 func (s *Session) runDynamic(inv *grammar.Invocation) error {
+	if err := s.engine(); err != nil {
+		return err
+	}
+	if s.cfg.Engine == nil {
+		return fmt.Errorf("The ipsec dynamic command %q needs the gonetsh engine, which this build does not include yet.", inv.Cmd.Path())
+	}
+	if h, ok := dynamicHandlers[inv.Cmd.ID]; ok {
+		return h(s, inv)
+	}
+	return notImplemented(inv.Cmd.Path())
+}
+
+// engine starts the engine at the first command that needs it, so static
+// commands (and netsh's cold start) never pay for it, and calls OnDynamic.
+func (s *Session) engine() error {
 	if s.cfg.Engine == nil && s.cfg.StartEngine != nil {
-		// The engine starts at the first dynamic command, so static
-		// commands (and netsh's cold start) never pay for it.
 		start := s.cfg.StartEngine
 		s.cfg.StartEngine = nil
 		eng, err := start()
@@ -58,16 +88,36 @@ func (s *Session) runDynamic(inv *grammar.Invocation) error {
 		}
 		s.cfg.Engine = eng
 	}
-	if s.cfg.Engine == nil {
-		return fmt.Errorf("The ipsec dynamic command %q needs the gonetsh engine, which this build does not include yet.", inv.Cmd.Path())
-	}
-	if s.cfg.OnDynamic != nil {
+	if s.cfg.Engine != nil && s.cfg.OnDynamic != nil {
 		s.cfg.OnDynamic()
 	}
-	if h, ok := dynamicHandlers[inv.Cmd.ID]; ok {
-		return h(s, inv)
+	return nil
+}
+
+// gpupdateDone is what `gpupdate` prints when the engine re-read the
+// store, in the words of Windows' gpupdate.
+const gpupdateDone = "Updating policy...\n\nComputer Policy update has completed successfully.\n"
+
+// gpupdate makes the engine re-read the policy store now: the service's
+// (Config.Refresh) or this process's.
+func (s *Session) gpupdate(*grammar.Invocation) error {
+	if s.cfg.Refresh != nil {
+		if err := s.cfg.Refresh(); err != nil {
+			return err
+		}
+	} else {
+		if err := s.engine(); err != nil {
+			return err
+		}
+		if s.cfg.Engine == nil {
+			return fmt.Errorf("gpupdate needs the gonetsh engine, which this session does not have.")
+		}
+		if err := s.cfg.Engine.Refresh(); err != nil {
+			return err
+		}
 	}
-	return notImplemented(inv.Cmd.Path())
+	fmt.Fprint(s.cfg.Out, gpupdateDone)
+	return nil
 }
 
 func notImplemented(what string) error {
@@ -133,7 +183,7 @@ func (s *Session) showConfig(*grammar.Invocation) error {
 		return err
 	}
 	var buf bytes.Buffer
-	if err := render.Config(&buf, c); err != nil {
+	if err := render.Config(&buf, c, s.cfg.Engine.IKELogPath()); err != nil {
 		return err
 	}
 	return s.write(&buf)
@@ -161,6 +211,10 @@ var (
 	errQMPolicyNotFound = &store.Error{Code: 13001, Msg: "The specified quick mode policy was not found."}
 	errMMFilterNotFound = &store.Error{Code: 13007, Msg: "The specified main mode filter was not found."}
 	errQMFilterNotFound = &store.Error{Code: 13009, Msg: "The specified transport mode filter does not exist."}
+
+	// Ours, in the style of reference 6.2's "No Policies in Policy Store."
+	errNoMMSAs = &store.Error{Code: 5070, Msg: "No Main Mode SAs in SPD."}
+	errNoQMSAs = &store.Error{Code: 5071, Msg: "No Quick Mode SAs in SPD."}
 )
 
 // selectNamed returns the objects whose name is name (case-insensitive), or
@@ -263,6 +317,95 @@ func (s *Session) showQMFilter(inv *grammar.Invocation) error {
 	}
 	var buf bytes.Buffer
 	if err := render.QMFilters(&buf, gen, spec, sec); err != nil {
+		return err
+	}
+	return s.write(&buf)
+}
+
+// saOptions reads format= of show mmsas|qmsas; the title's time is now.
+func (s *Session) saOptions(inv *grammar.Invocation) render.SAOptions {
+	o := render.SAOptions{At: s.cfg.Now(), TimeZone: s.cfg.TimeZone}
+	if v, ok := inv.Get("format"); ok {
+		switch v.Int {
+		case grammar.FormatTable:
+			o.Format = render.FormatTable
+		case grammar.FormatJSON:
+			o.Format = render.FormatJSON
+		}
+	}
+	return o
+}
+
+// saAddrs returns the addresses srcaddr and dstaddr select SAs by: a
+// literal address or a DNS name (resolved, as add rule does); the invalid
+// Addr, selecting every SA, for any, me and the server types or no tag.
+func (s *Session) saAddrs(inv *grammar.Invocation) (src, dst netip.Addr, err error) {
+	get := func(tag string) (netip.Addr, error) {
+		a, ok, err := s.addr(inv, tag)
+		if err != nil || !ok || (a.Kind != ipsec.AddrIP && a.Kind != ipsec.AddrDNSName) {
+			return netip.Addr{}, err
+		}
+		return a.IP.Unmap(), nil
+	}
+	if src, err = get("srcaddr"); err != nil {
+		return
+	}
+	dst, err = get("dstaddr")
+	return
+}
+
+// inPrefix reports whether want (invalid: anything) lies in p.
+func inPrefix(want netip.Addr, p netip.Prefix) bool {
+	return !want.IsValid() || p.IsValid() && p.Contains(want)
+}
+
+// showMMSAs: srcaddr selects this host's side (Source), dstaddr the
+// peer's (render/sas.go).
+func (s *Session) showMMSAs(inv *grammar.Invocation) error {
+	sas, err := s.cfg.Engine.MMSAs()
+	if err != nil {
+		return err
+	}
+	src, dst, err := s.saAddrs(inv)
+	if err != nil {
+		return err
+	}
+	sas = selectFilters(sas, func(sa *ipsec.MMSA) bool {
+		return inPrefix(src, netip.PrefixFrom(sa.Local.Addr(), 32)) && inPrefix(dst, netip.PrefixFrom(sa.Remote.Addr(), 32))
+	})
+	var buf bytes.Buffer
+	if err := render.MMSAs(&buf, sas, s.saOptions(inv)); err != nil {
+		if errors.Is(err, render.ErrNoSAs) {
+			return errNoMMSAs
+		}
+		return err
+	}
+	return s.write(&buf)
+}
+
+// showQMSAs: the tags select blocks (one direction of an SA pair) by their
+// selector.
+func (s *Session) showQMSAs(inv *grammar.Invocation) error {
+	sas, err := s.cfg.Engine.QMSAs()
+	if err != nil {
+		return err
+	}
+	src, dst, err := s.saAddrs(inv)
+	if err != nil {
+		return err
+	}
+	o := s.saOptions(inv)
+	o.KeepQM = func(sel ipsec.Selector) bool {
+		if v, ok := inv.Get("protocol"); ok && v.Proto != sel.Protocol {
+			return false
+		}
+		return inPrefix(src, sel.Src) && inPrefix(dst, sel.Dst)
+	}
+	var buf bytes.Buffer
+	if err := render.QMSAs(&buf, sas, o); err != nil {
+		if errors.Is(err, render.ErrNoSAs) {
+			return errNoQMSAs
+		}
 		return err
 	}
 	return s.write(&buf)

@@ -2,6 +2,7 @@ package shell
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
 
 	"github.com/gonetsh/gonetsh/grammar"
@@ -316,8 +317,9 @@ func (s *Session) showDynRule(inv *grammar.Invocation) error {
 
 // showDynAll writes show all: the configuration, then under headings
 // (render.AllSection) the main mode and quick mode policies and filters
-// (generic and specific), then the main mode and quick mode SAs ("No SAs"
-// until the engine negotiates) and the statistics. resolvedns changes
+// (generic and specific), then the main mode and quick mode SAs as show
+// mmsas|qmsas list them (the "no SAs" text without the error code when
+// there is none) and the statistics. resolvedns changes
 // nothing.
 func (s *Session) showDynAll(*grammar.Invocation) error {
 	eng := s.cfg.Engine
@@ -345,11 +347,41 @@ func (s *Session) showDynAll(*grammar.Invocation) error {
 	if err != nil {
 		return err
 	}
-	all := render.FilterSections{Generic: true, Specific: true}
+	mmsas, err := eng.MMSAs()
+	if err != nil {
+		return err
+	}
+	qmsas, err := eng.QMSAs()
+	if err != nil {
+		return err
+	}
 	var buf bytes.Buffer
+	saOpt := render.SAOptions{At: s.cfg.Now(), TimeZone: s.cfg.TimeZone}
+	sas := func(mm bool) error {
+		if err := render.SAHeading(&buf, mm); err != nil {
+			return err
+		}
+		buf.WriteByte('\n')
+		var err error
+		if mm {
+			err = render.MMSAs(&buf, mmsas, saOpt)
+		} else {
+			err = render.QMSAs(&buf, qmsas, saOpt)
+		}
+		switch {
+		case errors.Is(err, render.ErrNoSAs) && mm:
+			buf.WriteString(errNoMMSAs.Msg + "\n")
+		case errors.Is(err, render.ErrNoSAs):
+			buf.WriteString(errNoQMSAs.Msg + "\n")
+		case err != nil:
+			return err
+		}
+		return nil
+	}
+	all := render.FilterSections{Generic: true, Specific: true}
 	head := func(title string) func() error { return func() error { return render.AllSection(&buf, title) } }
 	for _, f := range []func() error{
-		func() error { return render.Config(&buf, c) },
+		func() error { return render.Config(&buf, c, eng.IKELogPath()) },
 		head("Main Mode Policies"),
 		func() error { return render.MMPolicies(&buf, mmp) },
 		head("Quick Mode Policies"),
@@ -358,8 +390,8 @@ func (s *Session) showDynAll(*grammar.Invocation) error {
 		func() error { return render.MMFilters(&buf, mmg, mms, all) },
 		head("Quick Mode Filters"),
 		func() error { return render.QMFilters(&buf, qmg, qms, all) },
-		func() error { return render.NoSAs(&buf, true) },
-		func() error { return render.NoSAs(&buf, false) },
+		func() error { return sas(true) },
+		func() error { return sas(false) },
 		func() error { buf.WriteByte('\n'); return render.Stats(&buf, st, true, true) },
 	} {
 		if err := f(); err != nil {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gonetsh/gonetsh/ipsec"
 )
 
 // Golden transcripts (testdata/golden/*.txt).
@@ -25,6 +27,10 @@ import (
 // Besides each entry's output and success, the runner checks that every
 // output ends with a newline and that Session.Failed() is true exactly
 // when some entry is expected to fail.
+//
+// The engine has a fake negotiator (enginetest.Negotiator) without SAs, except
+// in the transcripts whose name starts with dynamic_sas, where it holds
+// sampleMMSAs and sampleQMSAs from the start.
 //
 // go test ./shell -run TestGolden -update rewrites the outputs and the
 // success markers from the current behaviour; review the diff.
@@ -119,6 +125,10 @@ func TestGolden(t *testing.T) {
 
 			e := newEnv(t)
 			copyScripts(t, e)
+			if strings.HasPrefix(filepath.Base(file), "dynamic_sas") {
+				e.neg.Load(sampleMMSAs(), sampleQMSAs(),
+					ipsec.IKEStats{IKEMainMode: 2, IKEQuickMode: 2, TotalAcquire: 1, KeyAdditions: 4})
+			}
 			got := transcript{header: want.header}
 			anyFail := false
 			for _, w := range want.entries {

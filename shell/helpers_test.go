@@ -21,6 +21,9 @@ import (
 
 	"github.com/gonetsh/gonetsh/engine"
 	"github.com/gonetsh/gonetsh/engine/agent"
+	"github.com/gonetsh/gonetsh/engine/enginetest"
+	"github.com/gonetsh/gonetsh/engine/ike"
+	"github.com/gonetsh/gonetsh/ipsec"
 	"github.com/gonetsh/gonetsh/shell"
 	"github.com/gonetsh/gonetsh/store"
 )
@@ -32,6 +35,47 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 var testTime = time.Date(2026, 11, 27, 9, 5, 7, 0, time.UTC)
 
 const testHost = "TESTHOST"
+
+// testIKELog is the IKE log path the test engines show; nothing is
+// written there (env.ikeLog receives the writes).
+const testIKELog = "/var/lib/gonetsh/ike.log"
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+func sampleMMSAs() []ipsec.MMSA {
+	me, peer := netip.MustParseAddr("192.0.2.5"), netip.MustParseAddr("198.51.100.7")
+	return []ipsec.MMSA{{
+		CookieI: [8]byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef},
+		CookieR: [8]byte{0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10},
+		Local:   netip.AddrPortFrom(me, 500), Remote: netip.AddrPortFrom(peer, 500),
+		Offer:    ipsec.MMOffer{Cipher: ipsec.Cipher3DES, Hash: ipsec.HashSHA1, Group: ipsec.DHGroup2},
+		Lifetime: 8 * time.Hour, Auth: ipsec.AuthKerberos, Initiator: true, Created: testTime,
+	}, {
+		CookieI: [8]byte{0xaa, 1, 2, 3, 4, 5, 6, 7}, CookieR: [8]byte{0xbb, 1, 2, 3, 4, 5, 6, 7},
+		Local: netip.AddrPortFrom(me, 4500), Remote: netip.AddrPortFrom(netip.MustParseAddr("203.0.113.9"), 4500),
+		Offer:    ipsec.MMOffer{Cipher: ipsec.CipherAES256, Hash: ipsec.HashSHA256, Group: ipsec.DHGroup14},
+		Lifetime: 8 * time.Hour, Auth: ipsec.AuthPSK, NATT: true, Created: testTime,
+	}}
+}
+
+func sampleQMSAs() []ipsec.QMSA {
+	me, peer := netip.MustParseAddr("192.0.2.5"), netip.MustParseAddr("198.51.100.7")
+	gw := netip.MustParseAddr("203.0.113.9")
+	return []ipsec.QMSA{{
+		Selector: ipsec.Selector{Src: netip.PrefixFrom(me, 32), Dst: netip.PrefixFrom(peer, 32), Protocol: ipsec.ProtoTCP, DstPort: 80},
+		Local:    netip.AddrPortFrom(me, 500), Remote: netip.AddrPortFrom(peer, 500),
+		Offer: ipsec.QMOffer{ESP: true, ESPCipher: ipsec.Cipher3DES, ESPAuth: ipsec.HashSHA1},
+		SPIIn: 0x1000, SPIOut: 0x2000, Created: testTime,
+	}, {
+		Selector: ipsec.Selector{Src: netip.MustParsePrefix("10.1.0.0/16"), Dst: netip.MustParsePrefix("10.2.0.0/16"), Protocol: ipsec.ProtoAny},
+		Tunnel:   gw,
+		Local:    netip.AddrPortFrom(me, 4500), Remote: netip.AddrPortFrom(gw, 4500), Encap: true,
+		Offer: ipsec.QMOffer{AH: ipsec.HashSHA1, ESP: true, ESPCipher: ipsec.CipherAES256, ESPAuth: ipsec.HashSHA256},
+		SPIIn: 0x3000, SPIOut: 0x4000, Created: testTime,
+	}}
+}
 
 // testHostInfo is the engine's view of the test machine: one address,
 // 192.0.2.5, and no servers.
@@ -131,6 +175,8 @@ type env struct {
 	fileDir  string
 	db       *store.DB
 	eng      *engine.Engine // started over db; stopped at the end of the test
+	neg      *enginetest.Negotiator
+	ikeLog   *syncBuffer // the IKE log "file"
 	guids    *guidCounter
 	dns      *resolver
 	out, err *syncBuffer
@@ -155,6 +201,8 @@ func newEnvAt(t testing.TB, storeDir string, prefix uint32) *env {
 		dns:      newResolver(),
 		out:      &syncBuffer{},
 		err:      &syncBuffer{},
+		neg:      &enginetest.Negotiator{},
+		ikeLog:   &syncBuffer{},
 	}
 	db, err := store.Open(storeDir, store.Options{
 		Clock:   func() time.Time { return testTime },
@@ -174,7 +222,12 @@ func (e *env) startEngine() {
 	if e.eng != nil {
 		e.eng.Stop()
 	}
-	eng, err := engine.New(engine.Options{DB: e.db, Host: testHostInfo, Now: func() time.Time { return testTime }})
+	eng, err := engine.New(engine.Options{
+		DB: e.db, Host: testHostInfo, Now: func() time.Time { return testTime },
+		NewNegotiator: func(ike.Policy, io.Writer) engine.Negotiator { return e.neg },
+		IKELogPath:    testIKELog,
+		OpenLog:       func(string) (io.WriteCloser, error) { return nopCloser{e.ikeLog}, nil },
+	})
 	require.NoError(e.t, err)
 	require.NoError(e.t, eng.Start(context.Background()))
 	e.t.Cleanup(eng.Stop)
@@ -189,6 +242,7 @@ func (e *env) config() shell.Config {
 		Host:     testHost,
 		Resolver: e.dns.resolve,
 		TimeZone: time.UTC,
+		Now:      func() time.Time { return testTime },
 		Engine:   e.eng,
 		Open: func(name string) (io.ReadCloser, error) {
 			f, err := os.Open(e.path(name))

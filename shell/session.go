@@ -40,11 +40,12 @@ type Resolver func(ctx context.Context, name string) (netip.Addr, error)
 type Config struct {
 	Grammar  *grammar.Grammar // nil: grammar.New()
 	Store    Store
-	Out      io.Writer      // command output and netsh's messages; nil: os.Stdout
-	Err      io.Writer      // diagnostics netsh would not print (script line numbers); nil: os.Stderr
-	Host     string         // computer name shown on Store lines; "": os.Hostname
-	Resolver Resolver       // nil: the system resolver
-	TimeZone *time.Location // zone of Last Modified times; nil: time.Local
+	Out      io.Writer        // command output and netsh's messages; nil: os.Stdout
+	Err      io.Writer        // diagnostics netsh would not print (script line numbers); nil: os.Stderr
+	Host     string           // computer name shown on Store lines; "": os.Hostname
+	Resolver Resolver         // nil: the system resolver
+	TimeZone *time.Location   // zone of Last Modified times; nil: time.Local
+	Now      func() time.Time // the time of `show mmsas|qmsas` titles; nil: time.Now
 	Open     func(name string) (io.ReadCloser, error)
 	Create   func(name string) (io.WriteCloser, error)
 	// Interactive makes errors point at the offending token with a caret.
@@ -65,6 +66,9 @@ type Config struct {
 	// it succeeded; a failed command has printed its own error. An error
 	// means the command could not be delivered or answered.
 	Forward func(line string) (output []byte, ok bool, err error)
+	// Refresh, if set, runs `gpupdate` in place of Engine.Refresh (the
+	// gonetsh service refreshes; see cmd/netsh). Its error is printed.
+	Refresh func() error
 }
 
 // Session is one netsh invocation: current context, pushd stack, current
@@ -102,6 +106,9 @@ func New(cfg Config) *Session {
 	}
 	if cfg.TimeZone == nil {
 		cfg.TimeZone = time.Local
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.Open == nil {
 		cfg.Open = func(name string) (io.ReadCloser, error) { return os.Open(name) }
@@ -303,10 +310,11 @@ func init() {
 			v, _ := inv.Get("file")
 			return s.execFile(v.Str)
 		},
-		"global.dump":   (*Session).dump,
-		"ipsec.dump":    (*Session).dump,
-		"global.abort":  func(*Session, *grammar.Invocation) error { return nil },
-		"global.commit": func(*Session, *grammar.Invocation) error { return nil },
+		"global.gpupdate": (*Session).gpupdate,
+		"global.dump":     (*Session).dump,
+		"ipsec.dump":      (*Session).dump,
+		"global.abort":    func(*Session, *grammar.Invocation) error { return nil },
+		"global.commit":   func(*Session, *grammar.Invocation) error { return nil },
 		"global.offline": func(s *Session, _ *grammar.Invocation) error {
 			s.offline = true
 			return nil

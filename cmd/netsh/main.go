@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +19,7 @@ import (
 	"time"
 
 	"github.com/gonetsh/gonetsh/engine"
-	"github.com/gonetsh/gonetsh/engine/agent"
+	"github.com/gonetsh/gonetsh/engine/hostinfo"
 	"github.com/gonetsh/gonetsh/grammar"
 	"github.com/gonetsh/gonetsh/shell"
 	"github.com/gonetsh/gonetsh/store"
@@ -43,6 +41,9 @@ netsh service       run the gonetsh service (the IPsec engine) in the
                     foreground until SIGTERM; netsh shells on the same store
                     send their ipsec dynamic commands to it over the socket
                     <store dir>/control.sock (also: --service)
+netsh gpupdate      make the IPsec engine (the service's, or this netsh's)
+                    re-read the policy store, the configuration and this
+                    host's addresses and servers now
 `
 
 // options are the parsed command line.
@@ -203,7 +204,7 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return 1
 	}
 	if o.service {
-		return runService(ctx, g, o.storeDir, db, stderr)
+		return runService(ctx, g, o.storeDir, db, stderr, nil)
 	}
 	interactive := o.script == "" && len(o.command) == 0
 	cfg := shell.Config{Grammar: g, Store: db, Out: stdout, Err: stderr, Interactive: interactive}
@@ -212,8 +213,9 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	// process until it exits, and the first dynamic command says so.
 	svc, refused := dialService(o.storeDir)
 	if svc != nil {
-		defer svc.Close()
-		cfg.Forward = forwarder(svc, stderr)
+		r := newRemote(o.storeDir, g, db, svc, stderr)
+		defer r.Close()
+		cfg.Forward, cfg.Refresh = r.Exec, r.Refresh
 	} else {
 		// The in-process engine starts at the first dynamic command, so
 		// static commands keep netsh's cold start short.
@@ -291,7 +293,7 @@ const engineNotice = "netsh: no gonetsh service is running; the IPsec engine run
 // that does not compile) on stderr.
 func startEngine(db *store.DB, stderr io.Writer) *engine.Engine {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	eng, err := engine.New(engine.Options{DB: db, Logger: log, Host: hostInfo})
+	eng, err := engine.New(engineOptions(db, log))
 	if err == nil {
 		err = eng.Start(context.Background())
 	}
@@ -302,35 +304,19 @@ func startEngine(db *store.DB, stderr io.Writer) *engine.Engine {
 	return eng
 }
 
-// hostInfo returns this machine's IPv4 addresses (`me`): those of the
-// interfaces that are up, loopback excluded. DNS, WINS, DHCP server and
-// default gateway are not gathered yet, so filters naming those server
-// types compile to no specific filter.
-func hostInfo() agent.HostInfo {
-	var h agent.HostInfo
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return h
+// ikeLogName is the IKE log file of `set config ikelogging 1`, in the
+// store directory.
+const ikeLogName = "ike.log"
+
+// engineOptions wires an engine over db, in a shell or in the service:
+// host discovery (engine/hostinfo) and the IKE log beside the store.
+func engineOptions(db *store.DB, log *slog.Logger) engine.Options {
+	return engine.Options{
+		DB:         db,
+		Logger:     log,
+		Host:       hostinfo.Gather,
+		IKELogPath: filepath.Join(filepath.Dir(db.Path()), ikeLogName),
 	}
-	for _, ifc := range ifs {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, err := ifc.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			ipn, ok := a.(*net.IPNet)
-			if !ok {
-				continue
-			}
-			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Unmap().Is4() {
-				h.Addrs = append(h.Addrs, ip.Unmap())
-			}
-		}
-	}
-	return h
 }
 
 func status(sess *shell.Session) int {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -33,12 +32,20 @@ const socketName = "control.sock"
 // sessions run `ipsec dynamic` commands only (lines relative to netsh>, as
 // shell.Config.Forward sends them); anything else is refused, so that a
 // client cannot reach the store or the file system through the service.
-func runService(ctx context.Context, g *grammar.Grammar, storeDir string, db *store.DB, stderr io.Writer) int {
+//
+// wire, if not nil, may change the engine's options before the engine is
+// made (tests add fakes of the data path there).
+func runService(ctx context.Context, g *grammar.Grammar, storeDir string, db *store.DB, stderr io.Writer,
+	wire func(*engine.Options)) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
-	eng, err := engine.New(engine.Options{DB: db, Logger: log, Host: hostInfo})
+	opt := engineOptions(db, log)
+	if wire != nil {
+		wire(&opt)
+	}
+	eng, err := engine.New(opt)
 	if err == nil {
 		err = eng.Start(context.Background())
 	}
@@ -61,7 +68,13 @@ func runService(ctx context.Context, g *grammar.Grammar, storeDir string, db *st
 	srv := control.NewServer(control.ServerOptions{
 		NewHandler: func() control.Handler { return newServiceSession(g, db, eng) },
 		AllowUID:   func(uid uint32) bool { return uid == 0 || uid == self },
-		Logger:     log,
+		Refresh: func() ([]byte, bool) {
+			if err := eng.Refresh(); err != nil {
+				return []byte(err.Error() + "\n"), false
+			}
+			return nil, true
+		},
+		Logger: log,
 	})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
@@ -128,17 +141,4 @@ func dialService(storeDir string) (*control.Client, error) {
 		return nil, err
 	}
 	return nil, nil
-}
-
-// forwarder runs dynamic commands on the service through c (see
-// shell.Config.Forward); diagnostics go to stderr.
-func forwarder(c *control.Client, stderr io.Writer) func(string) ([]byte, bool, error) {
-	return func(line string) ([]byte, bool, error) {
-		out, diag, ok, err := c.Exec(line)
-		stderr.Write(diag)
-		if err != nil {
-			return out, false, fmt.Errorf("netsh: the gonetsh service did not answer: %v", err)
-		}
-		return out, ok, nil
-	}
 }

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,7 +19,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gonetsh/gonetsh/engine"
+	"github.com/gonetsh/gonetsh/engine/agent"
 	"github.com/gonetsh/gonetsh/engine/control"
+	"github.com/gonetsh/gonetsh/grammar"
+	"github.com/gonetsh/gonetsh/ipsec"
+	"github.com/gonetsh/gonetsh/store"
 )
 
 // syncBuffer is a bytes.Buffer safe for the service goroutine and the test.
@@ -114,7 +121,7 @@ func TestServiceOneShot(t *testing.T) {
 	code, log := stop()
 	assert.Equal(t, 0, code, log)
 	assert.Contains(t, log, "gonetsh service running")
-	assert.Contains(t, log, "protocol=1")
+	assert.Contains(t, log, "protocol=2")
 	assert.Contains(t, log, "gonetsh service stopped")
 	_, err := os.Lstat(filepath.Join(dir, socketName))
 	assert.True(t, errors.Is(err, os.ErrNotExist), "socket left behind: %v", err)
@@ -149,12 +156,14 @@ func TestServiceSameAsInProcess(t *testing.T) {
 		want := netsh(t, local, "", args...)
 		got := netsh(t, remote, "", args...)
 		all.WriteString(want.out)
-		assert.Equal(t, want.out, got.out, "%q", args)
+		// The IKE log file is in each store directory.
+		assert.Equal(t, want.out, strings.ReplaceAll(got.out, remote, local), "%q", args)
 		assert.Equal(t, want.code, got.code, "%q", args)
 		assert.Equal(t, strings.Replace(want.err, engineNotice+"\n", "", 1), got.err, "%q", args)
 	}
 	assert.Contains(t, all.String(), "IPsec boot mode        : BLOCK\n", "the comparison saw real output")
 	assert.Contains(t, all.String(), "IPsecloginterval       : 600\n")
+	assert.Contains(t, all.String(), "IKE log file           : "+filepath.Join(local, "ike.log")+"\n")
 }
 
 // Many shells at once: every command runs, each shell sees its own output.
@@ -172,7 +181,10 @@ func TestServiceConcurrentShells(t *testing.T) {
 			// Scripts, not the prompt: readline has process-wide state.
 			var out, errb bytes.Buffer
 			script := filepath.Join(scripts, fmt.Sprintf("%d.netsh", i))
-			if err := os.WriteFile(script, fmt.Appendf(nil, "ipsec dynamic set config ipsecloginterval value=%d\nipsec dynamic show stats\n", 60+i), 0o600); err != nil {
+			lines := fmt.Appendf(nil, "ipsec dynamic set config ipsecloginterval value=%d\nipsec dynamic show stats\n"+
+				"ipsec dynamic add mmpolicy name=p%d\n"+
+				"ipsec dynamic add rule srcaddr=10.0.%d.1 dstaddr=any mmpolicy=p%d actioninbound=block actionoutbound=block\n", 60+i, i, i, i)
+			if err := os.WriteFile(script, lines, 0o600); err != nil {
 				results[i] = result{err.Error(), "", -1}
 				return
 			}
@@ -188,6 +200,15 @@ func TestServiceConcurrentShells(t *testing.T) {
 	}
 	r := netsh(t, dir, "", "ipsec", "dynamic", "show", "config")
 	assert.Regexp(t, `IPsecloginterval\s+: (6\d|7[01])\n`, r.out)
+	// The SPD holds every shell's rule: a mirrored block rule from one
+	// host to any gives two specific filters (no address is local).
+	r = netsh(t, dir, "", "ipsec", "dynamic", "show", "rule")
+	assert.Contains(t, r.out, fmt.Sprintf("\n%d Rule(s)\n", shells))
+	r = netsh(t, dir, "", "ipsec", "dynamic", "show", "qmfilter", "all", "type=specific")
+	assert.Contains(t, r.out, fmt.Sprintf("\n%d Specific Filter(s)\n", 2*shells))
+	for i := range shells {
+		assert.Contains(t, r.out, fmt.Sprintf("Source Address         : 10.0.%d.1 (255.255.255.255)\n", i))
+	}
 }
 
 // The service runs dynamic commands only: a client cannot reach the store
@@ -290,4 +311,150 @@ func TestBinaryServiceSIGTERM(t *testing.T) {
 	assert.Contains(t, log.String(), "gonetsh service stopped")
 	_, err := os.Lstat(filepath.Join(dir, socketName))
 	assert.True(t, errors.Is(err, os.ErrNotExist), "socket left behind: %v", err)
+}
+
+// recordingDataPath is the service's data path in tests: it records the
+// SPDs the engine applies.
+type recordingDataPath struct {
+	mu   sync.Mutex
+	spds []*agent.SPD
+}
+
+func (d *recordingDataPath) SetPolicy(spd *agent.SPD) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.spds = append(d.spds, spd)
+	return nil
+}
+
+func (d *recordingDataPath) SetConfig(store.Config) error { return nil }
+func (d *recordingDataPath) Stats() ipsec.IPsecStats      { return ipsec.IPsecStats{} }
+
+func (d *recordingDataPath) last() *agent.SPD {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.spds[len(d.spds)-1]
+}
+
+// A static `set policy assign=yes` by another netsh process reaches the
+// service's data path within 2 s with no command sent to the service; the
+// service's show qmfilter type=specific then lists its specific filters.
+func TestServiceAppliesStaticChange(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(dir, store.Options{})
+	require.NoError(t, err)
+	dp := &recordingDataPath{}
+	ctx, cancel := context.WithCancel(context.Background())
+	var log syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runService(ctx, grammar.New(), dir, db, &log, func(o *engine.Options) { o.DataPath = dp })
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitSocket(t, dir)
+	require.Empty(t, dp.last().QMSpecific, "nothing assigned at start")
+
+	ok(t, dir, "ipsec", "static", "set", "policy", "name=Secure Server (Require Security)", "assign=yes")
+	require.Eventually(t, func() bool { return dp.last().PolicyName == store.PolicySecureServer },
+		2*time.Second, 10*time.Millisecond, "the watch applies the change without a command")
+	require.Len(t, dp.last().QMSpecific, 4)
+
+	r := netsh(t, dir, "", "ipsec", "dynamic", "show", "qmfilter", "all", "type=specific")
+	assert.Equal(t, 0, r.code, r.out)
+	assert.Equal(t, "", r.err)
+	assert.Contains(t, r.out, "Policy name            : Require Security\nWeight                 : 8192\n")
+	assert.Contains(t, r.out, "\n4 Specific Filter(s)\n")
+}
+
+// gpupdate reaches the service's engine (a Refresh request), at the
+// prompt and as a one-shot command.
+func TestServiceGpupdate(t *testing.T) {
+	dir := t.TempDir()
+	stop := startService(t, dir)
+	assert.Equal(t, result{"Updating policy...\n\nComputer Policy update has completed successfully.\n", "", 0},
+		netsh(t, dir, "", "gpupdate"))
+	_, log := stop()
+	assert.Contains(t, log, "gonetsh service stopped")
+
+	// Without a service the shell refreshes its own engine, with the notice.
+	assert.Equal(t, result{"Updating policy...\n\nComputer Policy update has completed successfully.\n", engineNotice + "\n", 0},
+		netsh(t, dir, "", "gpupdate"))
+}
+
+// A shell that was talking to the service reconnects to the restarted
+// service at its next dynamic command, and hosts the engine itself (with
+// the notice, once) when no service answers any more.
+func TestShellReconnects(t *testing.T) {
+	skipOnTerminal(t)
+	dir := t.TempDir()
+	stopA := startService(t, dir)
+
+	p := startPrompt(t, "--store", dir)
+	typeLine, out, errb := p.typeLine, &p.out, &p.err
+
+	typeLine("ipsec dynamic add mmpolicy name=first", "")
+	typeLine("ipsec dynamic show mmpolicy name=first", "Policy Name            : first\n")
+	code, _ := stopA()
+	require.Equal(t, 0, code)
+	startService(t, dir)
+
+	// The new service runs the command: it does not know "first".
+	typeLine("ipsec dynamic add mmpolicy name=second", "")
+	typeLine("ipsec dynamic show mmpolicy all", "Policy Name            : second\n")
+	assert.NotContains(t, out.String(), "Policy Name            : first\n\n")
+	r := netsh(t, dir, "", "ipsec", "dynamic", "show", "mmpolicy", "name=second")
+	assert.Equal(t, 0, r.code, "another shell finds it in the new service: %s", r.out)
+	assert.Equal(t, "", errb.String(), "no notice while a service answers")
+	assert.Equal(t, 0, p.exit())
+}
+
+// After the service stops for good the shell hosts the engine: the notice
+// once, and the commands run.
+func TestShellFallsBackToInProcess(t *testing.T) {
+	skipOnTerminal(t)
+	dir := t.TempDir()
+	stop := startService(t, dir)
+	p := startPrompt(t, "--store", dir, "-c", "ipsec dynamic")
+	typeLine, errb := p.typeLine, &p.err
+	typeLine("set config ipsecloginterval value=120", "")
+	typeLine("show config", "IPsecloginterval       : 120\n")
+	stop()
+	typeLine("show mmpolicy name=gone", "ERR IPsec[13004] : The specified main mode policy was not found.\n")
+	typeLine("show config", "IPsecloginterval       : 120\nIPsecexempt")
+	assert.Regexp(t, `^netsh: the gonetsh service stopped answering \(.*\)\.\n`+regexp.QuoteMeta(engineNotice)+"\n$", errb.String())
+	assert.Equal(t, 1, p.exit(), "the show of a missing policy failed")
+}
+
+// prompt is an interactive netsh running in a goroutine, its standard
+// input a pipe the test types into.
+type prompt struct {
+	t        *testing.T
+	typed    *io.PipeWriter
+	out, err syncBuffer
+	exited   chan int
+}
+
+func startPrompt(t *testing.T, args ...string) *prompt {
+	in, typed := io.Pipe()
+	p := &prompt{t: t, typed: typed, exited: make(chan int, 1)}
+	go func() { p.exited <- run(args, in, &p.out, &p.err) }()
+	return p
+}
+
+// typeLine types line and waits until the output holds want.
+func (p *prompt) typeLine(line, want string) {
+	p.t.Helper()
+	_, err := io.WriteString(p.typed, line+"\n")
+	require.NoError(p.t, err)
+	require.Eventually(p.t, func() bool { return strings.Contains(p.out.String(), want) },
+		10*time.Second, 5*time.Millisecond, "after %q: %s", line, p.out.String())
+}
+
+// exit ends the input and returns the exit status.
+func (p *prompt) exit() int {
+	p.typed.Close()
+	return <-p.exited
 }

@@ -22,13 +22,26 @@
 //	Request   line
 //	Response  uint8 flags (bit 0: the command succeeded), output, diag
 //	Failure   uint8 code, message
+//	Refresh   (no payload; version 2)
 //
 // # Conversation
 //
-// The client opens with a Hello carrying Version. The server answers with its
-// own Hello, or with a Failure (CodeVersion, CodeRefused, CodeProtocol) and
-// closes the connection. Then the client sends Requests, each answered by
-// one Response, in order; at most one request is outstanding per connection.
+// The client opens with a Hello carrying the highest version it speaks. A
+// server that speaks that version or a higher one answers with a Hello
+// carrying the version both speak (the lower of the two, at least
+// MinVersion); otherwise it answers with a Failure (CodeVersion,
+// CodeRefused, CodeProtocol) and closes the connection. Then the client
+// sends Requests, and from version 2 Refreshes, each answered by one
+// Response, in order; at most one request is outstanding per connection.
+//
+// # Versions
+//
+//	1  Hello, Request, Response, Failure
+//	2  adds Refresh: re-read the policy store now (`netsh gpupdate`)
+//
+// A version 1 client still works with a version 2 server. A version 1
+// server refuses a version 2 Hello with CodeVersion; Dial then says hello
+// again with version 1, and Refresh fails with ErrUnsupported.
 package control
 
 import (
@@ -38,9 +51,12 @@ import (
 	"io"
 )
 
-// Version is the protocol version this package speaks. A peer speaking
-// another version is refused with CodeVersion; there is no negotiation.
-const Version = 1
+// Version is the highest protocol version this package speaks; MinVersion
+// the lowest. See Versions in the package documentation.
+const (
+	Version    = 2
+	MinVersion = 1
+)
 
 // Magic opens every Hello payload.
 const Magic = "GNSH"
@@ -65,6 +81,7 @@ const (
 	TypeRequest  Type = 2
 	TypeResponse Type = 3
 	TypeFailure  Type = 4
+	TypeRefresh  Type = 5 // version 2
 )
 
 func (t Type) String() string {
@@ -77,6 +94,8 @@ func (t Type) String() string {
 		return "response"
 	case TypeFailure:
 		return "failure"
+	case TypeRefresh:
+		return "refresh"
 	}
 	return fmt.Sprintf("Type(%d)", uint8(t))
 }
@@ -108,18 +127,19 @@ func (c Code) String() string {
 // a client is returned as an error wrapping ErrRefused, ErrVersion or
 // ErrProtocol by its code.
 var (
-	ErrShort     = errors.New("control: incomplete frame")
-	ErrFrameSize = errors.New("control: frame length out of bounds")
-	ErrMalformed = errors.New("control: malformed frame")
-	ErrMagic     = errors.New("control: not a gonetsh control socket")
-	ErrVersion   = errors.New("control: protocol version mismatch")
-	ErrRefused   = errors.New("control: client refused")
-	ErrProtocol  = errors.New("control: protocol error")
-	ErrClosed    = errors.New("control: closed")
-	ErrInUse     = errors.New("control: socket in use by a running service")
+	ErrShort       = errors.New("control: incomplete frame")
+	ErrFrameSize   = errors.New("control: frame length out of bounds")
+	ErrMalformed   = errors.New("control: malformed frame")
+	ErrMagic       = errors.New("control: not a gonetsh control socket")
+	ErrVersion     = errors.New("control: protocol version mismatch")
+	ErrRefused     = errors.New("control: client refused")
+	ErrProtocol    = errors.New("control: protocol error")
+	ErrClosed      = errors.New("control: closed")
+	ErrInUse       = errors.New("control: socket in use by a running service")
+	ErrUnsupported = errors.New("control: the service speaks a protocol version without this request")
 )
 
-// Message is one of *Hello, *Request, *Response, *Failure.
+// Message is one of *Hello, *Request, *Response, *Failure, *Refresh.
 type Message interface {
 	Type() Type
 	appendPayload(b []byte) []byte
@@ -143,6 +163,10 @@ type Response struct {
 	Diag   []byte
 }
 
+// Refresh asks the server to re-read the policy store now; a Response
+// answers it (version 2).
+type Refresh struct{}
+
 // Failure ends a connection: the server says why before closing.
 type Failure struct {
 	Code    Code
@@ -153,6 +177,9 @@ func (*Hello) Type() Type    { return TypeHello }
 func (*Request) Type() Type  { return TypeRequest }
 func (*Response) Type() Type { return TypeResponse }
 func (*Failure) Type() Type  { return TypeFailure }
+func (*Refresh) Type() Type  { return TypeRefresh }
+
+func (*Refresh) appendPayload(b []byte) []byte { return b }
 
 // Err returns the error a client reports for f: it wraps the sentinel of
 // f.Code.
@@ -253,6 +280,8 @@ func decodePayload(t Type, p []byte) (Message, error) {
 		m = &Response{OK: flags&1 != 0, Output: d.bytes(), Diag: d.bytes()}
 	case TypeFailure:
 		m = &Failure{Code: Code(d.uint8()), Message: string(d.bytes())}
+	case TypeRefresh:
+		m = &Refresh{}
 	default:
 		return nil, fmt.Errorf("%w: unknown type %d", ErrMalformed, uint8(t))
 	}

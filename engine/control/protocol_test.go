@@ -24,6 +24,7 @@ func TestRoundTrip(t *testing.T) {
 		{"response ok", &Response{OK: true, Output: []byte("out\n"), Diag: []byte("diag\n")}},
 		{"response failed", &Response{OK: false, Output: []byte("ERR\n")}},
 		{"failure", &Failure{Code: CodeRefused, Message: "no"}},
+		{"refresh", &Refresh{}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b, err := Append([]byte("prefix"), c.m)
@@ -151,6 +152,7 @@ func FuzzDecode(f *testing.F) {
 		&Request{Line: "ipsec dynamic set config ipsecexempt value=0"},
 		&Response{OK: true, Output: []byte("x"), Diag: []byte("y")},
 		&Failure{Code: CodeVersion, Message: "v"},
+		&Refresh{},
 	} {
 		b, err := Append(nil, m)
 		if err != nil {

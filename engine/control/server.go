@@ -30,6 +30,10 @@ type ServerOptions struct {
 	// AllowUID says whether a peer running as uid may use the socket;
 	// nil allows root (uid 0) only.
 	AllowUID func(uid uint32) bool
+	// Refresh runs a Refresh request (version 2): it returns what to
+	// print and whether it succeeded. nil answers every Refresh with a
+	// failed Response.
+	Refresh func() (output []byte, ok bool)
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
 	// HelloTimeout bounds the wait for a client's Hello; 0 means 5s.
@@ -148,7 +152,7 @@ func (s *Server) RoutineConn(c net.Conn) {
 		s.mu.Unlock()
 		c.Close()
 	}()
-	h, err := s.handshake(c)
+	h, version, err := s.handshake(c)
 	if err != nil {
 		s.log.Info("control connection refused", "err", err)
 		return
@@ -165,15 +169,28 @@ func (s *Server) RoutineConn(c net.Conn) {
 			}
 			return
 		}
-		req, ok := m.(*Request)
-		if !ok {
+		var resp *Response
+		switch req := m.(type) {
+		case *Request:
+			s.execMu.Lock()
+			out, diag, okExec := h.Exec(req.Line)
+			s.execMu.Unlock()
+			resp = &Response{OK: okExec, Output: out, Diag: diag}
+		case *Refresh:
+			if version < 2 {
+				WriteMessage(c, &Failure{Code: CodeProtocol, Message: "refresh needs protocol version 2"})
+				return
+			}
+			resp = &Response{Output: []byte("The gonetsh service cannot refresh its policy.\n")}
+			if s.opt.Refresh != nil {
+				s.execMu.Lock()
+				resp.Output, resp.OK = s.opt.Refresh()
+				s.execMu.Unlock()
+			}
+		default:
 			WriteMessage(c, &Failure{Code: CodeProtocol, Message: fmt.Sprintf("unexpected %s frame", m.Type())})
 			return
 		}
-		s.execMu.Lock()
-		out, diag, okExec := h.Exec(req.Line)
-		s.execMu.Unlock()
-		resp := &Response{OK: okExec, Output: out, Diag: diag}
 		if err := WriteMessage(c, resp); err != nil {
 			if errors.Is(err, ErrFrameSize) {
 				resp = &Response{OK: false, Output: []byte("The output of the command is larger than the control protocol carries.\n")}
@@ -188,8 +205,9 @@ func (s *Server) RoutineConn(c net.Conn) {
 }
 
 // handshake reads the client's Hello, checks its version and its peer
-// credentials, and answers with a Hello or a Failure.
-func (s *Server) handshake(c net.Conn) (Handler, error) {
+// credentials, and answers with a Hello carrying the version both speak,
+// which it returns, or a Failure.
+func (s *Server) handshake(c net.Conn) (Handler, uint16, error) {
 	c.SetReadDeadline(time.Now().Add(s.opt.HelloTimeout))
 	m, err := ReadMessage(c)
 	c.SetReadDeadline(time.Time{})
@@ -197,20 +215,21 @@ func (s *Server) handshake(c net.Conn) (Handler, error) {
 		if errors.Is(err, ErrMalformed) || errors.Is(err, ErrFrameSize) || errors.Is(err, ErrMagic) {
 			WriteMessage(c, &Failure{Code: CodeProtocol, Message: err.Error()})
 		}
-		return nil, err
+		return nil, 0, err
 	}
-	refuse := func(code Code, format string, args ...any) (Handler, error) {
+	refuse := func(code Code, format string, args ...any) (Handler, uint16, error) {
 		f := &Failure{Code: code, Message: fmt.Sprintf(format, args...)}
 		WriteMessage(c, f)
-		return nil, f.Err()
+		return nil, 0, f.Err()
 	}
 	hello, ok := m.(*Hello)
 	if !ok {
 		return refuse(CodeProtocol, "expected hello, got %s", m.Type())
 	}
-	if hello.Version != Version {
-		return refuse(CodeVersion, "the client speaks version %d, this service version %d", hello.Version, Version)
+	if hello.Version < MinVersion {
+		return refuse(CodeVersion, "the client speaks version %d, this service versions %d to %d", hello.Version, MinVersion, Version)
 	}
+	version := min(hello.Version, Version)
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return refuse(CodeRefused, "only unix socket clients are accepted")
@@ -222,11 +241,11 @@ func (s *Server) handshake(c net.Conn) (Handler, error) {
 	if !s.opt.AllowUID(uid) {
 		return refuse(CodeRefused, "user id %d may not control the gonetsh service", uid)
 	}
-	if err := WriteMessage(c, &Hello{Version: Version}); err != nil {
-		return nil, err
+	if err := WriteMessage(c, &Hello{Version: version}); err != nil {
+		return nil, 0, err
 	}
-	s.log.Debug("control client connected", "uid", uid)
-	return s.opt.NewHandler(), nil
+	s.log.Debug("control client connected", "uid", uid, "version", version)
+	return s.opt.NewHandler(), version, nil
 }
 
 // Listen listens on the unix socket path, makes it mode 0600 and returns

@@ -199,7 +199,7 @@ func TestHandshakeFailures(t *testing.T) {
 		first []byte
 		code  Code
 	}{
-		{"other version", mustAppend(t, &Hello{Version: Version + 1}), CodeVersion},
+		{"version 0", mustAppend(t, &Hello{Version: 0}), CodeVersion},
 		{"request before hello", mustAppend(t, &Request{Line: "x"}), CodeProtocol},
 		{"bad magic", frame(TypeHello, 'X', 'X', 'X', 'X', 0, 1), CodeProtocol},
 		{"oversized frame", []byte{0x7f, 0, 0, 0}, CodeProtocol},

@@ -55,14 +55,18 @@ import (
 //   - show all: show config's block, then "Main Mode Policies", "Quick
 //     Mode Policies", "Main Mode Filters", "Quick Mode Filters", "Main Mode
 //     SAs" and "Quick Mode SAs" headings underlined with '=' (AllSection,
-//     NoSAs: "No SAs" until there is a negotiator), each followed by what
-//     the show command of that object prints, then both statistics blocks.
+//     SAHeading), each followed by what the show command of that object
+//     prints (for the SAs: sas.go), then both statistics blocks.
+//   - show config adds, after the seven lines of 5.7, "IKE log file" with
+//     the file `ikelogging 1` writes (cmd/netsh: <store dir>/ike.log),
+//     whatever ikelogging's value; an engine without one omits the line.
 
 // statsWidth is the label width of show stats (reference 5.9).
 const statsWidth = 32
 
-// Config writes `dynamic show config` (reference 5.7).
-func Config(w io.Writer, c store.Config) error {
+// Config writes `dynamic show config` (reference 5.7) and, when ikeLog is
+// not empty, the IKE log file line.
+func Config(w io.Writer, c store.Config, ikeLog string) error {
 	var b out
 	b.line("IPsec Configuration Parameters")
 	b.line("------------------------------")
@@ -81,6 +85,9 @@ func Config(w io.Writer, c store.Config) error {
 		ex = strings.Join(parts, " ")
 	}
 	b.field("IPsec boot exemptions", ex)
+	if ikeLog != "" {
+		b.field("IKE log file", ikeLog)
+	}
 	return b.flush(w)
 }
 
@@ -411,23 +418,6 @@ func DynamicRules(w io.Writer, rules []RuleFilters) error {
 	}
 	b.blank()
 	b.line(fmt.Sprintf("%d Rule(s)", len(rules)))
-	return b.flush(w)
-}
-
-// NoSAs writes what show all prints for the security associations while
-// the engine has no negotiator: an AllSection heading ("Main Mode SAs"
-// when mm is set, else "Quick Mode SAs"), a blank line and "No SAs".
-func NoSAs(w io.Writer, mm bool) error {
-	var b out
-	title := "Quick Mode SAs"
-	if mm {
-		title = "Main Mode SAs"
-	}
-	b.blank()
-	b.line(title)
-	b.line(strings.Repeat("=", len(title)))
-	b.blank()
-	b.line("No SAs")
 	return b.flush(w)
 }
 

@@ -104,7 +104,7 @@ Encryption  Integrity  AH    Lifetime (Kbytes/secs)  PFS DH Group
 `, b.String())
 }
 
-func TestDynamicRulesAndNoSAs(t *testing.T) {
+func TestDynamicRulesAndSAHeading(t *testing.T) {
 	var b bytes.Buffer
 	require.NoError(t, DynamicRules(&b, nil))
 	require.Equal(t, "\n0 Rule(s)\n", b.String())
@@ -112,6 +112,6 @@ func TestDynamicRulesAndNoSAs(t *testing.T) {
 	require.NoError(t, DynamicRules(&b, []RuleFilters{{Tunnel: true}}))
 	require.Equal(t, "\nTunnel Rule\n-----------\n\n1 Rule(s)\n", b.String())
 	b.Reset()
-	require.NoError(t, NoSAs(&b, true))
-	require.Equal(t, "\nMain Mode SAs\n=============\n\nNo SAs\n", b.String())
+	require.NoError(t, SAHeading(&b, true))
+	require.Equal(t, "\nMain Mode SAs\n=============\n", b.String())
 }
