@@ -54,6 +54,12 @@ func (k *fakeKernel) FailAcquire(ref uint64) {
 	k.failed = append(k.failed, ref)
 }
 
+func (k *fakeKernel) failedRefs() []uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]uint64(nil), k.failed...)
+}
+
 func (k *fakeKernel) list() []ipsec.SAParams {
 	k.mu.Lock()
 	defer k.mu.Unlock()
