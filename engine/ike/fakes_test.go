@@ -173,7 +173,7 @@ var (
 	addrB = netip.MustParseAddr("192.0.2.2")
 )
 
-func newPair(t *testing.T, o pairOpts) (*node, *node, *memNet, *fakeClock) {
+func newPair(t testing.TB, o pairOpts) (*node, *node, *memNet, *fakeClock) {
 	t.Helper()
 	if o.mmOffers == nil {
 		o.mmOffers = []ipsec.MMOffer{{Cipher: ipsec.Cipher3DES, Hash: ipsec.HashSHA1, Group: ipsec.DHGroup2}}
