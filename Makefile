@@ -64,6 +64,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzAHOpen$$' -fuzztime=$(FUZZTIME) ./driver/ah
 	$(GO) test -run='^$$' -fuzz='^FuzzParseIPv4$$' -fuzztime=$(FUZZTIME) ./driver/sadb
 	$(GO) test -run='^$$' -fuzz='^FuzzInbound$$' -fuzztime=$(FUZZTIME) ./driver
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./engine/ike
+	$(GO) test -run='^$$' -fuzz='^FuzzReceive$$' -fuzztime=$(FUZZTIME) ./engine/ike
 
 clean:
 	rm -rf bin $(BENCHOUT)

@@ -1,0 +1,287 @@
+//go:build linux
+
+package ike
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gonetsh/gonetsh/internal/charontest"
+	"github.com/gonetsh/gonetsh/ipsec"
+)
+
+// lockedBuffer collects the negotiator's logs, shown when a test fails.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// interopSuite is one algorithm suite on both sides.
+type interopSuite struct {
+	name      string
+	ike       string // charon's IKE proposal
+	esp       string // charon's ESP proposal (a DH group: PFS)
+	mm        ipsec.MMOffer
+	qm        ipsec.QMOffer
+	pfs       bool
+	pfsGroup  ipsec.DHGroup
+	charonPSK string // when not empty, differs from ours
+}
+
+const interopPSK = "gonetsh interop psk"
+
+type interop struct {
+	pair   *charontest.Pair
+	peer   *charontest.Charon
+	n      *Negotiator
+	kernel *fakeKernel
+	policy *fakePolicy
+}
+
+// startInterop starts charon in B and our Negotiator with real UDP
+// sockets in A.
+func startInterop(t *testing.T, s interopSuite) *interop {
+	t.Helper()
+	charontest.RequireCharon(t)
+	p := charontest.NewPair(t)
+	psk := interopPSK
+	if s.charonPSK != "" {
+		psk = s.charonPSK
+	}
+	conn := charontest.Conn{
+		LocalAddrs: charontest.Addrs(p.OuterB), RemoteAddrs: charontest.Addrs(p.OuterA),
+		PSK: []byte(psk), Proposals: []string{s.ike}, KeyingTries: 1,
+		Children: []charontest.Child{{
+			LocalTS: charontest.Host(p.InnerB), RemoteTS: charontest.Host(p.InnerA),
+			ESPProposals: []string{s.esp},
+		}},
+	}
+	peer := charontest.Start(t, p.B, charontest.Config{Conns: []charontest.Conn{conn},
+		LogLevels: map[string]int{"ike": 4, "chd": 4}})
+	var u *udpTransport
+	if err := p.A.Do(func() (err error) { u, err = listenUDP(p.OuterA); return err }); err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	it := &interop{pair: p, peer: peer, kernel: newFakeKernel(), policy: &fakePolicy{
+		auth: []ipsec.AuthMethod{{Kind: ipsec.AuthPSK, PSK: interopPSK}},
+		mm:   ipsec.MMPolicy{Name: "mm", Offers: []ipsec.MMOffer{s.mm}, Lifetime: 28800},
+		qm:   ipsec.QMPolicy{Name: "qm", Offers: []ipsec.QMOffer{s.qm}, PFS: s.pfs, PFSGroup: s.pfsGroup},
+	}}
+	n, err := New(Config{Kernel: it.kernel, Policy: it.policy, Transport: u, ExchangeLog: logs,
+		Logger:             slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		RetransmitInterval: 500 * time.Millisecond, RetransmitTries: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it.n = n
+	n.Start()
+	u.serve(n)
+	t.Cleanup(func() {
+		n.Close()
+		u.Close()
+		if t.Failed() {
+			t.Logf("gonetsh log:\n%s", logs.String())
+		}
+	})
+	return it
+}
+
+func (it *interop) acquire(ref uint64) {
+	p := it.pair
+	it.n.Acquire(Acquire{Ref: ref, Local: p.OuterA, Remote: p.OuterB, Policy: it.policy.qm,
+		Filter: ipsec.QMFilter{Name: "qm", Direction: ipsec.Outbound, Tunnel: p.OuterB,
+			Selector: ipsec.Selector{Src: hostPrefix(p.InnerA), Dst: hostPrefix(p.InnerB)}}})
+}
+
+// waitSAs waits until our kernel holds n SAs.
+func (it *interop) waitSAs(t *testing.T, n int, d time.Duration) []ipsec.SAParams {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if l := it.kernel.list(); len(l) >= n {
+			return l
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%d SAs after %v, want %d", len(it.kernel.list()), d, n)
+	return nil
+}
+
+// check compares charon's CHILD_SA with the SAs our kernel got.
+func (it *interop) check(t *testing.T, s interopSuite, weInitiated bool) {
+	t.Helper()
+	sas := it.waitSAs(t, 2, 15*time.Second)
+	ike, child, err := it.peer.WaitChildSA("peer", "net", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in, out ipsec.SAParams
+	for _, sa := range sas {
+		if sa.Direction == ipsec.Inbound {
+			in = sa
+		} else {
+			out = sa
+		}
+	}
+	if child.State != "INSTALLED" || child.SPIIn != out.SPI || child.SPIOut != in.SPI {
+		t.Fatalf("charon CHILD_SA %s in %#x out %#x; ours in %#x out %#x", child.State, child.SPIIn, child.SPIOut, in.SPI, out.SPI)
+	}
+	if !child.Encap || !out.Encap || out.Mode != ipsec.ModeTunnel || out.DstPort != PortNATT {
+		t.Errorf("encapsulation: charon %v, ours %+v", child.Encap, out)
+	}
+	if s.pfs && child.DHGroup == "" || !s.pfs && child.DHGroup != "" {
+		t.Errorf("PFS group %q", child.DHGroup)
+	}
+	if ike.State != "ESTABLISHED" {
+		t.Errorf("IKE SA %s", ike.State)
+	}
+	it.checkKeys(t, in, out, weInitiated)
+	if st := it.n.Stats(); st.IKEMainMode != 1 || st.IKEQuickMode != 1 || st.InvalidPacketsReceived != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// checkKeys compares our ESP keys with the ones charon's level 4 log
+// dumps ("encryption initiator key => N bytes @ ..." and hex lines).
+func (it *interop) checkKeys(t *testing.T, in, out ipsec.SAParams, weInitiated bool) {
+	t.Helper()
+	log := it.peer.Log()
+	keys := map[string]string{}
+	lines := strings.Split(log, "\n")
+	for i, l := range lines {
+		for _, what := range []string{"encryption initiator key", "encryption responder key", "integrity initiator key", "integrity responder key"} {
+			if !strings.Contains(l, what+" =>") {
+				continue
+			}
+			var hexb strings.Builder
+			for _, h := range lines[i+1:] {
+				j := strings.Index(h, ": ")
+				if j < 0 || !strings.Contains(h, "   ") {
+					break
+				}
+				// "  16: 19 D4 ... 58 C7  ..x...": the hex ends at
+				// the double space before the ASCII column.
+				hexPart, _, _ := strings.Cut(h[j+2:], "  ")
+				hexb.WriteString(strings.ToLower(strings.ReplaceAll(hexPart, " ", "")))
+			}
+			keys[what] = hexb.String()
+		}
+	}
+	if len(keys) < 2 {
+		t.Fatalf("charon logged %d ESP keys", len(keys))
+	}
+	// charon names the keys after the quick mode's roles: the
+	// initiator's key protects traffic from the initiator.
+	mine, theirs := "initiator", "responder"
+	if !weInitiated {
+		mine, theirs = theirs, mine
+	}
+	want := map[string][]byte{
+		"encryption " + mine + " key": out.EncKey, "integrity " + mine + " key": out.AuthKey,
+		"encryption " + theirs + " key": in.EncKey, "integrity " + theirs + " key": in.AuthKey,
+	}
+	for k, v := range want {
+		if (len(v) > 0 || keys[k] != "") && keys[k] != fmt.Sprintf("%x", v) {
+			t.Errorf("%s: charon %s, ours %x", k, keys[k], v)
+		}
+	}
+}
+
+func hostPrefix(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, 32) }
+
+var interopSuites = []interopSuite{
+	{name: "3des-sha1-modp1024", ike: "3des-sha1-modp1024", esp: "3des-sha1",
+		mm: ipsec.MMOffer{Cipher: ipsec.Cipher3DES, Hash: ipsec.HashSHA1, Group: ipsec.DHGroup2},
+		qm: ipsec.QMOffer{ESP: true, ESPCipher: ipsec.Cipher3DES, ESPAuth: ipsec.HashSHA1}},
+	{name: "3des-sha1-modp2048-pfs", ike: "3des-sha1-modp2048", esp: "3des-sha1-modp2048",
+		mm: ipsec.MMOffer{Cipher: ipsec.Cipher3DES, Hash: ipsec.HashSHA1, Group: ipsec.DHGroup14},
+		qm: ipsec.QMOffer{ESP: true, ESPCipher: ipsec.Cipher3DES, ESPAuth: ipsec.HashSHA1}, pfs: true},
+	{name: "aes128-sha256-modp2048-gcm-pfs", ike: "aes128-sha256-modp2048", esp: "aes128gcm16-modp2048",
+		mm: ipsec.MMOffer{Cipher: ipsec.CipherAES128, Hash: ipsec.HashSHA256, Group: ipsec.DHGroup14},
+		qm: ipsec.QMOffer{ESP: true, ESPCipher: ipsec.CipherAESGCM128}, pfs: true},
+	{name: "aes128-sha1-modp2048", ike: "aes128-sha1-modp2048", esp: "aes128-sha1",
+		mm: ipsec.MMOffer{Cipher: ipsec.CipherAES128, Hash: ipsec.HashSHA1, Group: ipsec.DHGroup14},
+		qm: ipsec.QMOffer{ESP: true, ESPCipher: ipsec.CipherAES128, ESPAuth: ipsec.HashSHA1}},
+}
+
+func TestCharonWeInitiate(t *testing.T) {
+	for _, s := range interopSuites {
+		t.Run(s.name, func(t *testing.T) {
+			it := startInterop(t, s)
+			it.acquire(42)
+			it.check(t, s, true)
+			if o := it.kernel.byDir(ipsec.Outbound); o[0].Ref != 42 {
+				t.Errorf("outbound Ref %d", o[0].Ref)
+			}
+		})
+	}
+}
+
+func TestCharonInitiates(t *testing.T) {
+	for _, s := range interopSuites {
+		t.Run(s.name, func(t *testing.T) {
+			it := startInterop(t, s)
+			if err := it.peer.Initiate("peer", "net"); err != nil {
+				t.Fatal(err)
+			}
+			it.check(t, s, false)
+		})
+	}
+}
+
+func TestCharonWrongPSK(t *testing.T) {
+	s := interopSuites[0]
+	s.charonPSK = "not the same psk"
+	t.Run("we-initiate", func(t *testing.T) {
+		it := startInterop(t, s)
+		it.acquire(5)
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) && len(it.kernel.failedRefs()) == 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if f := it.kernel.failedRefs(); len(f) != 1 || f[0] != 5 {
+			t.Fatalf("FailAcquire %v", f)
+		}
+		if st := it.n.Stats(); st.AuthenticationFailures != 1 || len(it.n.MMSAs()) != 0 {
+			t.Errorf("stats %+v", st)
+		}
+		if err := it.peer.WaitLog("failed", 5*time.Second); err != nil {
+			t.Error(err)
+		}
+		if sas, _ := it.peer.ListSAs(); len(sas) != 0 && sas[0].State == "ESTABLISHED" {
+			t.Errorf("charon established %+v", sas[0])
+		}
+	})
+	t.Run("charon-initiates", func(t *testing.T) {
+		it := startInterop(t, s)
+		done := make(chan error, 1)
+		go func() { done <- it.peer.Initiate("peer", "net") }()
+		t.Cleanup(func() { it.peer.Stop(); <-done })
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) && it.n.Stats().AuthenticationFailures == 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if st := it.n.Stats(); st.AuthenticationFailures == 0 || len(it.kernel.list()) != 0 || len(it.n.MMSAs()) != 0 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+}

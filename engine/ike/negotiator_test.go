@@ -1,0 +1,393 @@
+package ike
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gonetsh/gonetsh/ipsec"
+)
+
+func TestMainQuickPSK(t *testing.T) {
+	a, b, _, _ := newPair(t, pairOpts{})
+	acquire(a, b, 7, true)
+	checkPaired(t, a, b)
+	checkPaired(t, b, a)
+	if len(a.kernel.list()) != 2 || len(b.kernel.list()) != 2 {
+		t.Fatalf("SAs: %d at A, %d at B", len(a.kernel.list()), len(b.kernel.list()))
+	}
+	out := a.kernel.byDir(ipsec.Outbound)[0]
+	if out.Ref != 7 || out.Mode != ipsec.ModeTunnel || out.Encap {
+		t.Errorf("A outbound: %+v", out)
+	}
+	if out.Selector != (ipsec.Selector{Src: subnetA, Dst: subnetB}) {
+		t.Errorf("A outbound selector %v", out.Selector)
+	}
+	bo := b.kernel.byDir(ipsec.Outbound)[0]
+	if bo.Ref != 0 || bo.Selector != (ipsec.Selector{Src: subnetB, Dst: subnetA}) {
+		t.Errorf("B outbound: %v ref %d", bo.Selector, bo.Ref)
+	}
+	if out.HardLife != ipsec.DefaultQMLifeSec*time.Second || out.SoftLife >= out.HardLife || out.SoftLife < out.HardLife*8/10 {
+		t.Errorf("lifetimes %v/%v", out.SoftLife, out.HardLife)
+	}
+	sa, sb := a.n.Stats(), b.n.Stats()
+	if sa.IKEMainMode != 1 || sb.IKEMainMode != 1 || sa.IKEQuickMode != 1 || sb.IKEQuickMode != 1 {
+		t.Errorf("stats A %+v B %+v", sa, sb)
+	}
+	if sa.ActiveAcquire != 0 || sa.TotalAcquire != 1 || sa.KeyAdditions != 2 {
+		t.Errorf("acquire stats %+v", sa)
+	}
+	if len(a.n.MMSAs()) != 1 || len(b.n.MMSAs()) != 1 || len(a.n.QMSAs()) != 1 || len(b.n.QMSAs()) != 1 {
+		t.Fatalf("SA lists")
+	}
+	qa, qb := a.n.QMSAs()[0], b.n.QMSAs()[0]
+	if qa.SPIIn != qb.SPIOut || qa.SPIOut != qb.SPIIn {
+		t.Errorf("QMSA SPIs %+v %+v", qa, qb)
+	}
+	// A second acquire reuses the main mode SA.
+	acquire(a, b, 8, true)
+	if got := a.n.Stats().IKEMainMode; got != 1 {
+		t.Errorf("main modes %d", got)
+	}
+	if len(a.n.QMSAs()) != 2 {
+		t.Errorf("quick modes %d", len(a.n.QMSAs()))
+	}
+}
+
+func TestBothDirections(t *testing.T) {
+	a, b, _, _ := newPair(t, pairOpts{})
+	acquire(b, a, 1, false)
+	checkPaired(t, a, b)
+	checkPaired(t, b, a)
+	if o := b.kernel.byDir(ipsec.Outbound)[0]; o.Mode != ipsec.ModeTransport {
+		t.Errorf("mode %v", o.Mode)
+	}
+}
+
+func TestSuites(t *testing.T) {
+	var cases []pairOpts
+	for _, g := range []ipsec.DHGroup{ipsec.DHGroup1, ipsec.DHGroup2, ipsec.DHGroup14, ipsec.DHGroup19, ipsec.DHGroup20} {
+		cases = append(cases, pairOpts{mmOffers: []ipsec.MMOffer{{Cipher: ipsec.Cipher3DES, Hash: ipsec.HashSHA1, Group: g}}})
+	}
+	for _, c := range []ipsec.Cipher{ipsec.CipherDES, ipsec.Cipher3DES, ipsec.CipherAES128, ipsec.CipherAES192, ipsec.CipherAES256} {
+		for _, h := range []ipsec.Hash{ipsec.HashMD5, ipsec.HashSHA1, ipsec.HashSHA256} {
+			cases = append(cases, pairOpts{
+				mmOffers: []ipsec.MMOffer{{Cipher: c, Hash: h, Group: ipsec.DHGroup2}},
+				qmOffers: []ipsec.QMOffer{{ESP: true, ESPCipher: c, ESPAuth: h}},
+			})
+		}
+	}
+	for _, c := range []ipsec.Cipher{ipsec.CipherAESGCM128, ipsec.CipherAESGCM256} {
+		cases = append(cases, pairOpts{qmOffers: []ipsec.QMOffer{{ESP: true, ESPCipher: c}}})
+	}
+	cases = append(cases,
+		pairOpts{qmOffers: []ipsec.QMOffer{{AH: ipsec.HashSHA1}}},
+		pairOpts{qmOffers: []ipsec.QMOffer{{AH: ipsec.HashMD5, ESP: true, ESPCipher: ipsec.CipherAES256, ESPAuth: ipsec.HashSHA256}}},
+		pairOpts{pfs: true},
+		pairOpts{pfs: true, pfsGroup: ipsec.DHGroup14},
+		pairOpts{pfs: true, pfsGroup: ipsec.DHGroup19, mmOffers: []ipsec.MMOffer{{Cipher: ipsec.CipherAES128, Hash: ipsec.HashSHA256, Group: ipsec.DHGroup14}}},
+	)
+	for _, o := range cases {
+		name := fmt.Sprintf("%v_%v_pfs%v%d", o.mmOffers, o.qmOffers, o.pfs, o.pfsGroup)
+		t.Run(strings.ReplaceAll(name, " ", ""), func(t *testing.T) {
+			a, b, _, _ := newPair(t, o)
+			acquire(a, b, 1, true)
+			checkPaired(t, a, b)
+			checkPaired(t, b, a)
+			want := 2
+			if len(o.qmOffers) == 1 && o.qmOffers[0].AH != ipsec.HashNone && o.qmOffers[0].ESP {
+				want = 4
+			}
+			if n := len(a.kernel.list()); n != want {
+				t.Fatalf("%d SAs at A, want %d", n, want)
+			}
+			if q := a.n.QMSAs()[0]; q.PFS != o.pfs {
+				t.Errorf("PFS %v", q.PFS)
+			}
+		})
+	}
+}
+
+// The responder takes the first of the initiator's offers it accepts.
+func TestResponderChoice(t *testing.T) {
+	a, b, _, _ := newPair(t, pairOpts{
+		mmOffers: []ipsec.MMOffer{{Cipher: ipsec.CipherAES256, Hash: ipsec.HashSHA256, Group: ipsec.DHGroup14}, {Cipher: ipsec.Cipher3DES, Hash: ipsec.HashSHA1, Group: ipsec.DHGroup2}},
+		qmOffers: []ipsec.QMOffer{{ESP: true, ESPCipher: ipsec.CipherAES256, ESPAuth: ipsec.HashSHA1}, {ESP: true, ESPCipher: ipsec.Cipher3DES, ESPAuth: ipsec.HashMD5}},
+	})
+	b.policy.mm.Offers = b.policy.mm.Offers[1:]
+	b.policy.qm.Offers = b.policy.qm.Offers[1:]
+	acquire(a, b, 1, true)
+	checkPaired(t, a, b)
+	if m := a.n.MMSAs()[0]; m.Offer != b.policy.mm.Offers[0] {
+		t.Errorf("main mode offer %v", m.Offer)
+	}
+	if o := a.kernel.byDir(ipsec.Outbound)[0]; o.Cipher != ipsec.Cipher3DES || o.Hash != ipsec.HashMD5 {
+		t.Errorf("ESP %v %v", o.Cipher, o.Hash)
+	}
+}
+
+func TestNoProposalChosen(t *testing.T) {
+	a, b, _, _ := newPair(t, pairOpts{})
+	b.policy.mm.Offers = []ipsec.MMOffer{{Cipher: ipsec.CipherAES128, Hash: ipsec.HashSHA1, Group: ipsec.DHGroup14}}
+	acquire(a, b, 9, true)
+	if len(a.n.MMSAs()) != 0 || len(b.n.MMSAs()) != 0 {
+		t.Fatal("main mode established")
+	}
+	if got := a.kernel.failed; len(got) != 1 || got[0] != 9 {
+		t.Errorf("FailAcquire %v", got)
+	}
+	if a.n.Stats().NegotiationFailures == 0 || b.n.Stats().NegotiationFailures == 0 {
+		t.Errorf("failures not counted")
+	}
+}
+
+func TestWrongPSK(t *testing.T) {
+	a, b, _, _ := newPair(t, pairOpts{pskA: "one", pskB: "two"})
+	acquire(a, b, 3, true)
+	if len(a.kernel.list()) != 0 || len(b.kernel.list()) != 0 {
+		t.Fatal("SAs installed")
+	}
+	if len(a.n.MMSAs()) != 0 || len(b.n.MMSAs()) != 0 {
+		t.Fatal("main mode established")
+	}
+	if a.n.Stats().AuthenticationFailures != 1 || b.n.Stats().AuthenticationFailures != 1 {
+		t.Errorf("auth failures A %d B %d", a.n.Stats().AuthenticationFailures, b.n.Stats().AuthenticationFailures)
+	}
+	if got := a.kernel.failed; len(got) != 1 || got[0] != 3 {
+		t.Errorf("FailAcquire %v", got)
+	}
+}
+
+func TestKerberosOnly(t *testing.T) {
+	a, b, _, _ := newPair(t, pairOpts{})
+	a.policy.auth = []ipsec.AuthMethod{{Kind: ipsec.AuthKerberos}}
+	acquire(a, b, 4, true)
+	if s := a.n.Stats(); s.AuthenticationFailures != 1 || s.AcquireFailures != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestNATT(t *testing.T) {
+	for _, force := range []bool{false, true} {
+		t.Run(fmt.Sprint("force=", force), func(t *testing.T) {
+			a, b, _, _ := newPair(t, pairOpts{forceEncap: force})
+			acquire(a, b, 1, true)
+			checkPaired(t, a, b)
+			o := a.kernel.byDir(ipsec.Outbound)[0]
+			if o.Encap != force {
+				t.Fatalf("encap %v", o.Encap)
+			}
+			if force && (o.SrcPort != PortNATT || o.DstPort != PortNATT) {
+				t.Errorf("ports %d %d", o.SrcPort, o.DstPort)
+			}
+			m := a.n.MMSAs()[0]
+			if !m.NATT || m.NATBehindLocal || m.NATBehindPeer {
+				t.Errorf("MMSA %+v", m)
+			}
+			if force && m.Local.Port() != PortNATT {
+				t.Errorf("no float: %v", m.Local)
+			}
+		})
+	}
+}
+
+// natNet rewrites A's source address as a NAT would.
+func TestNATDetected(t *testing.T) {
+	a, b, mn, _ := newPair(t, pairOpts{})
+	public := netip.MustParseAddr("203.0.113.9")
+	mn.nodes[public] = a.n
+	mn.drop = func(from, to netip.AddrPort, msg []byte) bool {
+		if from.Addr() == addrA {
+			// Deliver as if from the NAT's public address.
+			b.n.Receive(to, netip.AddrPortFrom(public, from.Port()+1000), msg)
+			return true
+		}
+		return false
+	}
+	acquire(a, b, 1, true)
+	if len(b.n.MMSAs()) != 1 || len(a.n.MMSAs()) != 1 {
+		t.Fatalf("MM SAs %d %d", len(a.n.MMSAs()), len(b.n.MMSAs()))
+	}
+	ma, mb := a.n.MMSAs()[0], b.n.MMSAs()[0]
+	if !ma.NATBehindLocal || !mb.NATBehindPeer {
+		t.Errorf("NAT not detected: A %+v B %+v", ma, mb)
+	}
+	o := a.kernel.byDir(ipsec.Outbound)
+	if len(o) != 1 || !o[0].Encap {
+		t.Fatalf("A outbound %+v", o)
+	}
+	bi := b.kernel.byDir(ipsec.Inbound)
+	if len(bi) != 1 || bi[0].SrcPort != PortNATT+1000 || bi[0].Src != public {
+		t.Errorf("B inbound %+v", bi)
+	}
+}
+
+func TestRetransmitAndGiveUp(t *testing.T) {
+	a, b, mn, clk := newPair(t, pairOpts{})
+	drops := 0
+	mn.drop = func(from, to netip.AddrPort, msg []byte) bool {
+		h, _ := DecodeHeader(msg)
+		// Lose the first two MM3s.
+		if from.Addr() == addrA && h.Exchange == exchIdentity && h.CookieR != ([8]byte{}) && h.Flags&flagEncryption == 0 && drops < 2 {
+			drops++
+			return true
+		}
+		return false
+	}
+	acquire(a, b, 1, true)
+	for i := 0; i < 10 && len(a.n.QMSAs()) == 0; i++ {
+		clk.Advance(5 * time.Second)
+		a.n.Housekeep()
+	}
+	if len(a.n.QMSAs()) != 1 {
+		t.Fatal("no SAs after retransmission")
+	}
+	// Now the peer is gone: the acquire fails after the tries.
+	mn.mu.Lock()
+	delete(mn.nodes, addrB)
+	mn.mu.Unlock()
+	a.n.Flush()
+	acquire(a, b, 2, true)
+	sent := mn.sent
+	for i := 0; i < 20; i++ {
+		clk.Advance(10 * time.Second)
+		a.n.Housekeep()
+	}
+	if got := a.kernel.failed; len(got) != 1 || got[0] != 2 {
+		t.Errorf("FailAcquire %v", got)
+	}
+	if n := mn.sent - sent; n != 5 {
+		t.Errorf("%d retransmissions", n)
+	}
+}
+
+func TestDuplicateReplayed(t *testing.T) {
+	a, b, mn, _ := newPair(t, pairOpts{})
+	var last []byte
+	var lastFrom, lastTo netip.AddrPort
+	mn.drop = func(from, to netip.AddrPort, msg []byte) bool {
+		if from.Addr() == addrA {
+			last, lastFrom, lastTo = append([]byte(nil), msg...), from, to
+		}
+		return false
+	}
+	acquire(a, b, 1, true)
+	before := mn.sent
+	// QM3 again: absorbed. Then an MM message again: no new state.
+	b.n.Receive(lastTo, lastFrom, last)
+	if got := b.n.Stats(); got.IKEQuickMode != 1 || got.InvalidPacketsReceived != 0 {
+		t.Errorf("stats %+v", got)
+	}
+	_ = before
+}
+
+func TestDeleteBothWays(t *testing.T) {
+	a, b, _, _ := newPair(t, pairOpts{})
+	acquire(a, b, 1, true)
+	spi := a.n.QMSAs()[0].SPIIn
+	a.n.Expire(ipsec.Inbound, spi, addrA, true)
+	if len(a.kernel.list()) != 0 || len(b.kernel.list()) != 0 {
+		t.Fatalf("SAs left: A %d B %d", len(a.kernel.list()), len(b.kernel.list()))
+	}
+	acquire(b, a, 2, true)
+	if len(a.kernel.list()) != 2 {
+		t.Fatal("no SAs")
+	}
+	b.n.Flush()
+	if len(a.kernel.list()) != 0 || len(a.n.MMSAs()) != 0 {
+		t.Fatalf("A kept SAs after B's flush: %d %d", len(a.kernel.list()), len(a.n.MMSAs()))
+	}
+}
+
+func TestRekey(t *testing.T) {
+	a, b, _, clk := newPair(t, pairOpts{qmOffers: []ipsec.QMOffer{{ESP: true, ESPCipher: ipsec.CipherAES128, ESPAuth: ipsec.HashSHA1, LifeSec: 600}}})
+	acquire(a, b, 1, true)
+	old := a.n.QMSAs()[0]
+	clk.Advance(560 * time.Second)
+	a.n.Housekeep()
+	qs := a.n.QMSAs()
+	if len(qs) != 1 || qs[0].SPIIn == old.SPIIn {
+		t.Fatalf("after rekey: %+v", qs)
+	}
+	if len(a.kernel.list()) != 2 || len(b.kernel.list()) != 2 {
+		t.Fatalf("SAs: A %d B %d", len(a.kernel.list()), len(b.kernel.list()))
+	}
+	checkPaired(t, a, b)
+	checkPaired(t, b, a)
+	if a.n.Stats().KeyUpdates != 1 {
+		t.Errorf("key updates %d", a.n.Stats().KeyUpdates)
+	}
+	// The new SAs went in before the old ones went out.
+	if a.kernel.deleted[0] != saKey(ipsec.Inbound, old.SPIIn, addrA) {
+		t.Errorf("deleted %v", a.kernel.deleted)
+	}
+}
+
+func TestDPD(t *testing.T) {
+	a, b, mn, clk := newPair(t, pairOpts{cfg: func(c *Config) { c.DPDDelay = 10 * time.Second }})
+	acquire(a, b, 1, true)
+	clk.Advance(11 * time.Second)
+	a.n.Housekeep()
+	if len(a.n.MMSAs()) != 1 || a.n.mms[a.n.MMSAs()[0].CookieI].dpd.outstanding {
+		t.Fatal("R-U-THERE not acknowledged")
+	}
+	mn.mu.Lock()
+	delete(mn.nodes, addrB)
+	mn.mu.Unlock()
+	for i := 0; i < 20; i++ {
+		clk.Advance(10 * time.Second)
+		a.n.Housekeep()
+	}
+	if len(a.n.MMSAs()) != 0 || len(a.kernel.list()) != 0 {
+		t.Errorf("dead peer kept: %d MM, %d SAs", len(a.n.MMSAs()), len(a.kernel.list()))
+	}
+}
+
+func TestHalfOpenBound(t *testing.T) {
+	a, b, mn, _ := newPair(t, pairOpts{cfg: func(c *Config) { c.HalfOpenPerPeer = 3 }})
+	mn.drop = func(from, to netip.AddrPort, msg []byte) bool { return from.Addr() == addrB }
+	for i := 0; i < 5; i++ {
+		acquire(a, b, uint64(i), true)
+		a.n.Flush()
+	}
+	_ = a
+	if n := len(b.n.mms); n != 3 {
+		t.Errorf("%d half-open at B", n)
+	}
+}
+
+func TestInitialContact(t *testing.T) {
+	a, b, mn, _ := newPair(t, pairOpts{})
+	acquire(a, b, 1, true)
+	// A restarts: a fresh Negotiator at A's address.
+	a2k := newFakeKernel()
+	n2, err := New(Config{Kernel: a2k, Policy: a.policy, Transport: memTransport{mn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n2.Close()
+	mn.mu.Lock()
+	mn.nodes[addrA] = n2
+	mn.mu.Unlock()
+	acquire(&node{n: n2, kernel: a2k, policy: a.policy, addr: addrA}, b, 2, true)
+	if len(b.n.MMSAs()) != 1 || len(b.kernel.list()) != 2 || len(b.n.QMSAs()) != 1 {
+		t.Errorf("B after initial contact: %d MM, %d SAs", len(b.n.MMSAs()), len(b.kernel.list()))
+	}
+}
+
+func TestMalformedCounted(t *testing.T) {
+	a, _, _, _ := newPair(t, pairOpts{})
+	l, r := netip.MustParseAddrPort("192.0.2.1:500"), netip.MustParseAddrPort("192.0.2.9:500")
+	a.n.Receive(l, r, []byte{1, 2, 3})
+	msg := make([]byte, 28)
+	msg[0], msg[17], msg[18] = 1, 0x10, exchIdentity
+	msg[8] = 1
+	msg[27] = 28
+	a.n.Receive(l, r, msg)
+	s := a.n.Stats()
+	if s.InvalidPacketsReceived != 1 || s.InvalidCookiesReceived != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
