@@ -41,6 +41,10 @@ netsh service       run the gonetsh service (the IPsec engine) in the
                     foreground until SIGTERM; netsh shells on the same store
                     send their ipsec dynamic commands to it over the socket
                     <store dir>/control.sock (also: --service)
+  --dataplane auto|on|off
+                    the service's data path: a TUN device (gonetsh0), the
+                    IKE and ESP sockets, kernel rules and routes in this
+                    network namespace; auto (default) means on as root
 netsh gpupdate      make the IPsec engine (the service's, or this netsh's)
                     re-read the policy store, the configuration and this
                     host's addresses and servers now
@@ -52,6 +56,7 @@ type options struct {
 	storeDir, history      string
 	clock                  time.Time
 	help, service          bool
+	dataplane              string // auto, on, off
 	command                []string
 }
 
@@ -71,7 +76,7 @@ func parseArgs(args []string) (options, error) {
 		case strings.HasPrefix(a, "--"):
 			name, val, hasVal := strings.Cut(a[2:], "=")
 			switch name {
-			case "store", "history", "locale", "clock":
+			case "store", "history", "locale", "clock", "dataplane":
 				if !hasVal {
 					if val, err = value(); err != nil {
 						return o, err
@@ -98,6 +103,13 @@ func parseArgs(args []string) (options, error) {
 				o.help = true
 			case "service":
 				o.service = true
+			case "dataplane":
+				switch v := strings.ToLower(val); v {
+				case "auto", "on", "off":
+					o.dataplane = v
+				default:
+					return o, fmt.Errorf("--dataplane wants auto, on or off")
+				}
 			}
 		case len(a) == 2 && (a[0] == '-' || a[0] == '/'):
 			switch strings.ToLower(a[1:]) {
@@ -204,7 +216,7 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return 1
 	}
 	if o.service {
-		return runService(ctx, g, o.storeDir, db, stderr, nil)
+		return runService(ctx, g, o.storeDir, db, stderr, dataplaneWiring(o.dataplane))
 	}
 	interactive := o.script == "" && len(o.command) == 0
 	cfg := shell.Config{Grammar: g, Store: db, Out: stdout, Err: stderr, Interactive: interactive}

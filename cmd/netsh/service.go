@@ -33,19 +33,31 @@ const socketName = "control.sock"
 // shell.Config.Forward sends them); anything else is refused, so that a
 // client cannot reach the store or the file system through the service.
 //
-// wire, if not nil, may change the engine's options before the engine is
-// made (tests add fakes of the data path there).
+// w, if not nil, joins the data path and the negotiator to the engine
+// (dataplaneWiring; tests add fakes there).
 func runService(ctx context.Context, g *grammar.Grammar, storeDir string, db *store.DB, stderr io.Writer,
-	wire func(*engine.Options)) int {
+	w *wiring) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
 	opt := engineOptions(db, log)
-	if wire != nil {
-		wire(&opt)
+	if w == nil {
+		w = &wiring{}
+	}
+	if w.Options != nil {
+		if err := w.Options(&opt, log); err != nil {
+			log.Error("the data path did not start", "err", err)
+			return 1
+		}
+	}
+	if w.Close != nil {
+		defer w.Close()
 	}
 	eng, err := engine.New(opt)
+	if err == nil && w.Attach != nil {
+		err = w.Attach(eng)
+	}
 	if err == nil {
 		err = eng.Start(context.Background())
 	}
@@ -95,6 +107,17 @@ func runService(ctx context.Context, g *grammar.Grammar, storeDir string, db *st
 	eng.Stop()
 	log.Info("gonetsh service stopped")
 	return status
+}
+
+// wiring joins what hangs off the engine in the service. Each hook may
+// be nil.
+type wiring struct {
+	// Options completes the engine's options before the engine is made.
+	Options func(*engine.Options, *slog.Logger) error
+	// Attach runs after engine.New and before Start.
+	Attach func(*engine.Engine) error
+	// Close runs after the engine stopped.
+	Close func()
 }
 
 // serviceSession is the shell session of one control connection.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,7 +72,7 @@ func startService(t *testing.T, dir string) (stop func() (int, string)) {
 	var log syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- runContext(ctx, []string{"--store", dir, "service"}, strings.NewReader(""), &log, &log)
+		done <- runContext(ctx, []string{"--store", dir, "--dataplane=off", "service"}, strings.NewReader(""), &log, &log)
 	}()
 	waitSocket(t, dir)
 	var once sync.Once
@@ -247,7 +248,7 @@ func TestServiceTwiceOnOneStore(t *testing.T) {
 	dir := t.TempDir()
 	startService(t, dir)
 	var log bytes.Buffer
-	code := run([]string{"--store", dir, "service"}, nil, &log, &log)
+	code := run([]string{"--store", dir, "--dataplane=off", "service"}, nil, &log, &log)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, log.String(), "socket in use")
 	waitSocket(t, dir) // the first service still answers
@@ -282,7 +283,7 @@ func TestBinaryServiceSIGTERM(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(binary(t), "--store", dir, "service")
+	cmd := exec.Command(binary(t), "--store", dir, "--dataplane=off", "service")
 	var log syncBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	require.NoError(t, cmd.Start())
@@ -348,7 +349,7 @@ func TestServiceAppliesStaticChange(t *testing.T) {
 	var log syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- runService(ctx, grammar.New(), dir, db, &log, func(o *engine.Options) { o.DataPath = dp })
+		done <- runService(ctx, grammar.New(), dir, db, &log, &wiring{Options: func(o *engine.Options, _ *slog.Logger) error { o.DataPath = dp; return nil }})
 	}()
 	defer func() {
 		cancel()

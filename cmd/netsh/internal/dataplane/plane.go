@@ -202,13 +202,35 @@ func sourceFor(dst netip.Addr) netip.Addr {
 }
 
 // SetConfig applies the machine configuration of `set config` that the
-// data path enforces (engine.DataPath): the default exemptions.
+// data path enforces (engine.DataPath): the default exemptions and, until
+// the first policy, the boot mode with its exemptions. The engine calls it
+// again on every change; a boot mode change after the first policy has no
+// effect until the next start, as on Windows.
 func (p *Plane) SetConfig(c store.Config) error {
 	d := p.drv.Load()
 	if d == nil {
 		return errNoDriver
 	}
-	return d.SetExemptions(sadb.ExemptLevel(c.IPsecExempt), localPrefixes())
+	err := d.SetExemptions(sadb.ExemptLevel(c.IPsecExempt), localPrefixes())
+	ex := make([]sadb.BootExemption, 0, len(c.BootExemptions))
+	for _, e := range c.BootExemptions {
+		ex = append(ex, sadb.BootExemption{Protocol: e.Protocol, SrcPort: e.SrcPort, DstPort: e.DstPort, Dir: sadb.Direction(e.Direction)})
+	}
+	// store.BootMode and sadb.BootMode number stateful, block, permit alike.
+	if berr := d.SetBootMode(sadb.BootMode(c.BootMode), ex); berr != nil && !errors.Is(berr, driver.ErrBootOver) {
+		err = errors.Join(err, berr)
+	}
+	return err
+}
+
+// Stats returns the data path's counters of `show stats type=ipsec`
+// (engine.DataPath).
+func (p *Plane) Stats() ipsec.IPsecStats {
+	d := p.drv.Load()
+	if d == nil {
+		return ipsec.IPsecStats{}
+	}
+	return d.Stats().IPsec()
 }
 
 // localPrefixes returns the IPv4 prefixes of this host's interfaces, for

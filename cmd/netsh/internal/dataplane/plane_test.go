@@ -9,9 +9,11 @@ import (
 
 	"github.com/gonetsh/gonetsh/driver"
 	"github.com/gonetsh/gonetsh/driver/conn/conntest"
+	"github.com/gonetsh/gonetsh/driver/sadb"
 	"github.com/gonetsh/gonetsh/driver/tun/tuntest"
 	"github.com/gonetsh/gonetsh/engine/agent"
 	"github.com/gonetsh/gonetsh/ipsec"
+	"github.com/gonetsh/gonetsh/store"
 )
 
 var (
@@ -130,4 +132,11 @@ func TestRefResolution(t *testing.T) {
 	require.Zero(t, tab.ref(ipsec.Outbound, other))
 	var none *table
 	require.Zero(t, none.ref(ipsec.Outbound, sel))
+}
+
+// SetConfig converts boot modes by number.
+func TestBootModeNumbers(t *testing.T) {
+	require.Equal(t, uint8(store.BootStateful), uint8(sadb.BootStateful))
+	require.Equal(t, uint8(store.BootBlock), uint8(sadb.BootBlock))
+	require.Equal(t, uint8(store.BootPermit), uint8(sadb.BootPermit))
 }

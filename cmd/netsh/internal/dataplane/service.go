@@ -9,6 +9,7 @@ import (
 	"github.com/gonetsh/gonetsh/driver"
 	"github.com/gonetsh/gonetsh/driver/conn"
 	"github.com/gonetsh/gonetsh/driver/nft"
+	"github.com/gonetsh/gonetsh/driver/route"
 	"github.com/gonetsh/gonetsh/driver/tun"
 )
 
@@ -70,25 +71,34 @@ func Open(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	dc := driver.Config{TUN: dev, Wire: w, Logger: log}
-	if !cfg.NoEnforce {
-		e, err := nft.New(nft.Config{})
-		if err != nil {
-			dev.Close()
-			w.Close()
-			return nil, err
-		}
-		dc.Enforcer = e
-	}
-	p := New(log)
-	p.Hooks(&dc)
-	d, err := driver.New(dc)
-	if err != nil {
+	fail := func(err error) (*Service, error) {
 		dev.Close()
 		w.Close()
 		if dc.Enforcer != nil {
 			dc.Enforcer.Close()
 		}
+		if dc.Router != nil {
+			dc.Router.Close()
+		}
 		return nil, err
+	}
+	if !cfg.NoEnforce {
+		e, err := nft.New(nft.Config{})
+		if err != nil {
+			return fail(err)
+		}
+		dc.Enforcer = e
+	}
+	r, err := route.New(route.Config{Mark: cfg.Mark})
+	if err != nil {
+		return fail(err)
+	}
+	dc.Router = r
+	p := New(log)
+	p.Hooks(&dc)
+	d, err := driver.New(dc)
+	if err != nil {
+		return fail(err)
 	}
 	p.AttachDriver(d)
 	return &Service{Plane: p, Driver: d, TUN: cfg.TUN}, nil
