@@ -8,6 +8,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -241,5 +244,55 @@ func settle(c *netnstest.Capture, done func(shape) bool) shape {
 			return s
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// streamBytes is the size of the TCP stream of tcpStream.
+const streamBytes = 1 << 20
+
+// tcpStream sends streamBytes over TCP from src in nsA to dst in nsB and
+// fails t unless every byte arrives intact.
+func tcpStream(t *testing.T, nsA, nsB *netnstest.NS, src, dst netip.Addr) {
+	t.Helper()
+	var ln net.Listener
+	if err := nsB.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", netip.AddrPortFrom(dst, 0).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		b, _ := io.ReadAll(c)
+		got <- b
+	}()
+	want := make([]byte, streamBytes)
+	for i := range want {
+		want[i] = byte(i*7 + i>>8)
+	}
+	var c net.Conn
+	if err := nsA.Do(func() (err error) {
+		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), Timeout: 10 * time.Second}
+		c, err = d.Dial("tcp4", ln.Addr().String())
+		return err
+	}); err != nil {
+		t.Fatalf("TCP %s -> %s: %v", src, dst, err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write(want); err != nil {
+		c.Close()
+		t.Fatalf("TCP %s -> %s: %v", src, dst, err)
+	}
+	c.Close()
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("TCP %s -> %s: %d of %d bytes arrived intact", src, dst, len(b), len(want))
 	}
 }
