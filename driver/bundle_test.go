@@ -36,28 +36,35 @@ func (s suite) ahParams(ref uint64, spi uint32, espID sadb.ID) SAParams {
 }
 
 // installBundle installs both directions as AH+ESP bundles, the AH SA
-// first on one side and the ESP SA first on the other.
+// first from A to B and the ESP SA first from B to A.
 func installBundle(t testing.TB, s suite, a, b *Driver) {
 	t.Helper()
 	topo := s.topo
-	ahID := func(esp sadb.ID, spi uint32) sadb.ID { esp.SPI = spi; return esp }
-	add := func(d *Driver, id sadb.ID, p SAParams) { t.Helper(); require.NoError(t, d.AddSA(id, p)) }
+	addBundle(t, s, a, b, s.abOut(), s.abIn(), spiAHAB, topo.aOut, topo.bIn, topo.aEnd, false)
+	addBundle(t, s, b, a, s.baOut(), s.baIn(), spiAHBA, topo.bOut, topo.aIn, topo.bEnd, true)
+}
 
-	// A to B: AH first.
-	espOut, espIn := s.params(topo.aEnd, topo.aOut, spiAB), s.params(topo.bEnd, topo.bIn, spiAB)
-	espOut.Bundle, espIn.Bundle = ahID(s.abOut(), spiAHAB), ahID(s.abIn(), spiAHAB)
-	add(b, ahID(s.abIn(), spiAHAB), s.ahParams(topo.bIn, spiAHAB, s.abIn()))
-	add(b, s.abIn(), espIn)
-	add(a, ahID(s.abOut(), spiAHAB), s.ahParams(topo.aOut, spiAHAB, s.abOut()))
-	add(a, s.abOut(), espOut)
-
-	// B to A: ESP first.
-	espOut, espIn = s.params(topo.bEnd, topo.bOut, spiBA), s.params(topo.aEnd, topo.aIn, spiBA)
-	espOut.Bundle, espIn.Bundle = ahID(s.baOut(), spiAHBA), ahID(s.baIn(), spiAHBA)
-	add(a, s.baIn(), espIn)
-	add(a, ahID(s.baIn(), spiAHBA), s.ahParams(topo.aIn, spiAHBA, s.baIn()))
-	add(b, s.baOut(), espOut)
-	add(b, ahID(s.baOut(), spiAHBA), s.ahParams(topo.bOut, spiAHBA, s.baOut()))
+// addBundle installs one direction of a bundle, from's outbound SAs and
+// to's inbound ones: ESP under outID and inID (ESP SPI and keys from
+// outID.SPI), AH with ahSPI; espFirst picks the order of the AddSA calls.
+func addBundle(t testing.TB, s suite, from, to *Driver, outID, inID sadb.ID, ahSPI uint32, outRef, inRef uint64, local netip.Addr, espFirst bool) {
+	t.Helper()
+	ahOf := func(id sadb.ID) sadb.ID { id.SPI = ahSPI; return id }
+	espOut, espIn := s.params(local, outRef, outID.SPI), s.params(netip.Addr{}, inRef, inID.SPI)
+	espOut.Bundle, espIn.Bundle = ahOf(outID), ahOf(inID)
+	for _, d := range []struct {
+		d       *Driver
+		id      sadb.ID
+		esp, ah SAParams
+	}{{to, inID, espIn, s.ahParams(inRef, ahSPI, inID)}, {from, outID, espOut, s.ahParams(outRef, ahSPI, outID)}} {
+		if espFirst {
+			require.NoError(t, d.d.AddSA(d.id, d.esp))
+		}
+		require.NoError(t, d.d.AddSA(ahOf(d.id), d.ah))
+		if !espFirst {
+			require.NoError(t, d.d.AddSA(d.id, d.esp))
+		}
+	}
 }
 
 // checkBundleWire checks a bundled wire packet: IPv4 protocol 51 between
