@@ -14,8 +14,8 @@ import (
 var fuzzLocals = []netip.Addr{hostB, gwB, netip.MustParseAddr("10.9.9.9")}
 
 // FuzzInbound feeds arbitrary wire packets to the inbound path of a
-// driver holding an SA of every suite (each under its own SPI) and the
-// policies of both topologies. It must never panic, and what it delivers
+// driver holding an SA of every suite (each under its own SPI), an AH+ESP
+// bundle and the policies of both topologies. It must never panic, and what it delivers
 // must be a well-formed IPv4 packet. The seeds are packets sealed by the
 // peer, which the fuzzer then mutates.
 func FuzzInbound(f *testing.F) {
@@ -46,12 +46,26 @@ func FuzzInbound(f *testing.F) {
 		}
 		f.Add(byte(ep.Kind), local, w)
 	}
+	// An AH+ESP bundle from hostA to hostB, its own SPIs.
+	bs := bundleSuite(hosts)
+	espOut := sadb.ID{Dir: sadb.Outbound, SPI: 0x5001, Dst: hostB}
+	espIn := sadb.ID{Dir: sadb.Inbound, SPI: 0x5001, Dst: hostB}
+	addBundle(f, bs, a.d, b.d, espOut, espIn, 0x5051, hosts.aOut, hosts.bIn, hostA, false)
+	sa, _ := a.d.sad.Get(espOut)
+	pkt := echo(f, false, hostA, hostB, 1, 40)
+	buf := make([]byte, bufSize)
+	copy(buf[headroom:], pkt)
+	if w, _, ok := a.d.seal(sa, buf, buf[headroom:headroom+len(pkt)]); ok {
+		f.Add(byte(conn.KindIP), byte(0), w)
+	} else {
+		f.Fatal("bundle: seal failed")
+	}
+
 	f.Add(byte(conn.KindUDP), byte(0), []byte{0, 0, 0, 0, 1, 2, 3})
 	f.Add(byte(conn.KindUDP), byte(0), []byte{0xff})
 	f.Add(byte(conn.KindIP), byte(0), echo(f, false, hostA, hostB, 1, 8))
 	f.Add(byte(conn.KindIP), byte(0), udp(f, "10.0.0.1:500", "10.0.0.2:500", "ike"))
 
-	buf := make([]byte, bufSize)
 	f.Fuzz(func(t *testing.T, kind, local byte, data []byte) {
 		if len(data) > maxPacket {
 			return

@@ -48,7 +48,7 @@ func (d *Driver) hold(e *sadb.Entry, f *sadb.Fields, pkt []byte) *sadb.SA[*xform
 	p.mu.Lock()
 	fl, waiting := p.flows[e.ID]
 	if !waiting {
-		if s, ok := d.sad.Outbound(e.ID); ok {
+		if s, ok := d.sad.OutboundFunc(e.ID, sendable); ok {
 			p.mu.Unlock()
 			return s
 		}

@@ -12,7 +12,9 @@ package driver
 //     b. KindIP: protocol 50 (ESP) and 51 (AH) go to 2c with the SPI
 //        from their header; anything else is cleartext (2e).
 //     c. SAD lookup by (SPI, destination address), the SA's protocol
-//        checked; none is a Bad SPI packet. The packet is opened in place
+//        checked; none is a Bad SPI packet. The AH of an AH+ESP bundle
+//        is verified and removed first, leaving the bundle's ESP SA and
+//        packet (bundle.go). The packet is opened in place
 //        (replay window, ICV, decryption: esp.SA and ah.SA), the inner
 //        IPv4 packet restored (tunnel: the inner packet; transport: the
 //        original header, rebuilt from the endpoint for UDP).
@@ -103,6 +105,10 @@ func (d *Driver) open(proto Protocol, spi uint32, dst netip.Addr, pkt []byte, ep
 	s, found := d.sad.Inbound(spi, dst)
 	if !found || s.Value().proto != proto {
 		d.drop(&d.stats.BadSPIPackets, "inbound: no SA for SPI", nil)
+		return nil, false
+	}
+	s, pkt, found = d.unbundle(s, pkt) // AH+ESP: AH first (bundle.go)
+	if !found {
 		return nil, false
 	}
 	x := s.Value()

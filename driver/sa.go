@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/gonetsh/gonetsh/driver/ah"
 	"github.com/gonetsh/gonetsh/driver/conn"
@@ -96,6 +97,14 @@ type SAParams struct {
 	// Soft and Hard are the lifetimes (sadb.LifetimeKB converts netsh
 	// units); bytes count the protected payload.
 	Soft, Hard sadb.Lifetime
+
+	// Bundle, if not zero, names the other SA of an AH+ESP bundle
+	// (bundle.go): on the ESP SA the AH SA, on the AH SA the ESP SA, in
+	// the same direction, toward the same destination, with the same
+	// Ref. The AH of a bundle always works in transport mode over the
+	// ESP packet: its Mode is ignored (the ESP SA's counts) and it needs
+	// no Local. No UDP encapsulation.
+	Bundle sadb.ID
 }
 
 // xform is an installed SA: the protocol state and what framing needs.
@@ -115,6 +124,12 @@ type xform struct {
 
 	// Counter classes (reference section 5.9).
 	confidential, authenticated bool
+
+	// AH+ESP bundle (bundle.go): bundled when SAParams.Bundle is set;
+	// bundle is the other SA once both are installed.
+	bundled  bool
+	bundleID sadb.ID
+	bundle   atomic.Pointer[sadb.SA[*xform]]
 }
 
 // newXform validates p and builds the transform; rand is the CBC IV
@@ -125,6 +140,9 @@ func newXform(id sadb.ID, p SAParams, rand io.Reader) (*xform, error) {
 	}
 	if !id.Dst.Unmap().Is4() {
 		return nil, fmt.Errorf("%w: destination %v is not IPv4", ErrSAParams, id.Dst)
+	}
+	if p.Protocol == ProtocolAH && p.Bundle != (sadb.ID{}) {
+		p.Mode = ModeTransport // over the bundle's ESP packet (bundle.go)
 	}
 	if p.Mode != ModeTransport && p.Mode != ModeTunnel {
 		return nil, fmt.Errorf("%w: mode %v", ErrSAParams, p.Mode)
@@ -137,6 +155,9 @@ func newXform(id sadb.ID, p SAParams, rand io.Reader) (*xform, error) {
 		local: p.Local.Unmap(),
 		lport: cmp.Or(p.LocalPort, conn.NATTPort),
 		peer:  netip.AddrPortFrom(id.Dst.Unmap(), cmp.Or(p.PeerPort, conn.NATTPort)),
+
+		bundled:  p.Bundle != sadb.ID{},
+		bundleID: sadb.ID{Dir: p.Bundle.Dir, SPI: p.Bundle.SPI, Dst: p.Bundle.Dst.Unmap()},
 	}
 	if id.Dir == sadb.Outbound && x.local.IsValid() != x.local.Is4() {
 		return nil, fmt.Errorf("%w: local address %v is not IPv4", ErrSAParams, p.Local)
@@ -184,10 +205,14 @@ func (x *xform) wipe() {
 
 // AddSA installs an SA named id. An outbound SA serves the flow of the
 // negotiate entry p.Ref: the packets held for it are protected and sent
-// before AddSA returns (a packet read meanwhile may overtake them). Errors
+// before AddSA returns (a packet read meanwhile may overtake them); for
+// an AH+ESP bundle (p.Bundle) that happens when its second SA is added. Errors
 // wrap ErrSAParams, ErrClosed or the sadb errors (sadb.ErrExists...).
 func (d *Driver) AddSA(id sadb.ID, p SAParams) error {
 	id.Dst = id.Dst.Unmap()
+	if err := d.checkBundle(id, p); err != nil {
+		return err
+	}
 	x, err := newXform(id, p, d.rand)
 	if err != nil {
 		return err
@@ -197,8 +222,9 @@ func (d *Driver) AddSA(id sadb.ID, p SAParams) error {
 		x.wipe()
 		return err
 	}
-	if id.Dir == sadb.Outbound {
-		d.flush(p.Ref, s)
+	d.link(s)
+	if r := ready(s); r != nil && id.Dir == sadb.Outbound {
+		d.flush(p.Ref, r)
 	}
 	return nil
 }

@@ -18,7 +18,8 @@ package driver
 //     e. SA: its byte lifetime is charged (a hard limit drops the packet
 //        and expires the SA), then the packet is protected in place:
 //        outer header and ESP/AH header written over the headroom, the
-//        payload moved by at most a few bytes (seal).
+//        payload moved by at most a few bytes (seal); an AH+ESP bundle
+//        then puts its AH in front of the ESP packet (bundle.go).
 //  3. Send the batch of wire packets; their buffers are reused for the
 //     next Read once Send returns.
 //
@@ -71,7 +72,7 @@ func (d *Driver) outbound(buf []byte, n int) (wire []byte, ep conn.Endpoint, ok 
 		d.drop(&d.stats.BlockedOutbound, "outbound: block", nil)
 		return nil, ep, false
 	}
-	s, found := d.sad.Outbound(e.ID)
+	s, found := d.sad.OutboundFunc(e.ID, sendable)
 	if !found {
 		if s = d.hold(&e, &f, pkt); s == nil {
 			return nil, ep, false
@@ -108,6 +109,9 @@ func (d *Driver) seal(s *sadb.SA[*xform], buf, pkt []byte) ([]byte, conn.Endpoin
 		out, err = x.esp.SealTransport(buf[:0], pkt)
 	default:
 		out, ep, err = x.sealUDP(buf, ip)
+	}
+	if err == nil {
+		out, err = d.sealBundle(x, buf, out, protected) // AH+ESP: AH outermost
 	}
 	if err != nil {
 		d.drop(&d.stats.SealFailures, "outbound: seal", err)

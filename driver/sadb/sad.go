@@ -289,6 +289,21 @@ func (d *SAD[T]) Outbound(ref uint64) (*SA[T], bool) {
 	return l[len(l)-1], true
 }
 
+// OutboundFunc returns the newest outbound SA installed for the flow ref
+// whose value ok accepts. It does not allocate; ok runs under the SAD's
+// read lock and must not call the SAD.
+func (d *SAD[T]) OutboundFunc(ref uint64, ok func(T) bool) (*SA[T], bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	l := d.byRef[ref]
+	for i := len(l) - 1; i >= 0; i-- {
+		if ok(l[i].value) {
+			return l[i], true
+		}
+	}
+	return nil, false
+}
+
 // Delete removes the SA named id without an event (the caller knows) and
 // marks it StateDeleted. It returns ErrNotFound when there is none.
 func (d *SAD[T]) Delete(id ID) error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"github.com/gonetsh/gonetsh/driver/internal/clocktest"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -369,5 +370,37 @@ func TestSADStrings(t *testing.T) {
 	}
 	if l := LifetimeKB(100000, 3600); l.Bytes != 102400000 || l.Time != time.Hour {
 		t.Errorf("LifetimeKB = %+v", l)
+	}
+}
+
+// TestSADOutboundFunc: the newest outbound SA of a flow that the
+// predicate accepts, older ones when it refuses the newer.
+func TestSADOutboundFunc(t *testing.T) {
+	d, _, _ := newTestSAD()
+	for i, name := range []string{"old", "mid", "new"} {
+		id := ID{Dir: Outbound, SPI: uint32(0x1000 + i), Dst: peer}
+		if _, err := d.Add(Config[*espSA]{ID: id, Ref: 42, Value: &espSA{name}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	not := func(names ...string) func(*espSA) bool {
+		return func(v *espSA) bool { return !slices.Contains(names, v.name) }
+	}
+	for _, tc := range []struct {
+		refuse []string
+		want   string
+	}{{nil, "new"}, {[]string{"new"}, "mid"}, {[]string{"new", "mid"}, "old"}, {[]string{"new", "mid", "old"}, ""}} {
+		s, ok := d.OutboundFunc(42, not(tc.refuse...))
+		if got := ""; ok {
+			got = s.Value().name
+			if got != tc.want {
+				t.Errorf("refusing %v: %q, want %q", tc.refuse, got, tc.want)
+			}
+		} else if tc.want != "" {
+			t.Errorf("refusing %v: none, want %q", tc.refuse, tc.want)
+		}
+	}
+	if _, ok := d.OutboundFunc(7, not()); ok {
+		t.Error("OutboundFunc(7) found an SA")
 	}
 }
