@@ -4,6 +4,7 @@ package ike
 
 import (
 	"bytes"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -44,6 +45,7 @@ type interopSuite struct {
 	pfs       bool
 	pfsGroup  ipsec.DHGroup
 	charonPSK string // when not empty, differs from ours
+	cert      bool   // RSA signatures with certificates instead of the PSK
 }
 
 const interopPSK = "gonetsh interop psk"
@@ -74,6 +76,16 @@ func startInterop(t *testing.T, s interopSuite) *interop {
 			ESPProposals: []string{s.esp},
 		}},
 	}
+	var certs CertConfig
+	auth := []ipsec.AuthMethod{{Kind: ipsec.AuthPSK, PSK: interopPSK}}
+	if s.cert {
+		ca := charontest.NewCA(t, "gonetsh interop CA")
+		idA := ca.Issue(t, "a.gonetsh", p.OuterA)
+		idB := ca.Issue(t, "b.gonetsh", p.OuterB)
+		conn.PSK, conn.Cert, conn.LocalID, conn.RemoteID = nil, idB, idB.SubjectDN(), idA.SubjectDN()
+		certs = CertConfig{Certificate: []*x509.Certificate{idA.Cert}, Key: idA.Key, Roots: []*x509.Certificate{ca.Cert}}
+		auth = []ipsec.AuthMethod{{Kind: ipsec.AuthRootCA, CA: ca.Cert.Subject.String()}}
+	}
 	peer := charontest.Start(t, p.B, charontest.Config{Conns: []charontest.Conn{conn},
 		LogLevels: map[string]int{"ike": 4, "chd": 4}})
 	var u *udpTransport
@@ -82,11 +94,11 @@ func startInterop(t *testing.T, s interopSuite) *interop {
 	}
 	logs := &lockedBuffer{}
 	it := &interop{pair: p, peer: peer, kernel: newFakeKernel(), policy: &fakePolicy{
-		auth: []ipsec.AuthMethod{{Kind: ipsec.AuthPSK, PSK: interopPSK}},
+		auth: auth,
 		mm:   ipsec.MMPolicy{Name: "mm", Offers: []ipsec.MMOffer{s.mm}, Lifetime: 28800},
 		qm:   ipsec.QMPolicy{Name: "qm", Offers: []ipsec.QMOffer{s.qm}, PFS: s.pfs, PFSGroup: s.pfsGroup},
 	}}
-	n, err := New(Config{Kernel: it.kernel, Policy: it.policy, Transport: u, ExchangeLog: logs,
+	n, err := New(Config{Kernel: it.kernel, Policy: it.policy, Transport: u, ExchangeLog: logs, Certificates: certs,
 		Logger:             slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		RetransmitInterval: 500 * time.Millisecond, RetransmitTries: 3})
 	if err != nil {
@@ -283,5 +295,26 @@ func TestCharonWrongPSK(t *testing.T) {
 		if st := it.n.Stats(); st.AuthenticationFailures == 0 || len(it.kernel.list()) != 0 || len(it.n.MMSAs()) != 0 {
 			t.Errorf("stats %+v", st)
 		}
+	})
+}
+
+func TestCharonCertificates(t *testing.T) {
+	s := interopSuite{name: "rsa-aes128-sha256-modp2048", ike: "aes128-sha256-modp2048", esp: "aes128-sha1", cert: true,
+		mm: ipsec.MMOffer{Cipher: ipsec.CipherAES128, Hash: ipsec.HashSHA256, Group: ipsec.DHGroup14},
+		qm: ipsec.QMOffer{ESP: true, ESPCipher: ipsec.CipherAES128, ESPAuth: ipsec.HashSHA1}}
+	t.Run("we-initiate", func(t *testing.T) {
+		it := startInterop(t, s)
+		it.acquire(1)
+		it.check(t, s, true)
+		if m := it.n.MMSAs(); len(m) != 1 || m[0].Auth != ipsec.AuthRootCA {
+			t.Errorf("MMSAs %+v", m)
+		}
+	})
+	t.Run("charon-initiates", func(t *testing.T) {
+		it := startInterop(t, s)
+		if err := it.peer.Initiate("peer", "net"); err != nil {
+			t.Fatal(err)
+		}
+		it.check(t, s, false)
 	})
 }
