@@ -37,16 +37,16 @@ func (l *lockedBuffer) String() string {
 
 // interopSuite is one algorithm suite on both sides.
 type interopSuite struct {
-	name      string
-	ike       string // charon's IKE proposal
-	esp       string // charon's ESP proposal (a DH group: PFS)
-	mm        ipsec.MMOffer
-	qm        ipsec.QMOffer
-	pfs       bool
-	pfsGroup  ipsec.DHGroup
-	charonPSK string // when not empty, differs from ours
+	name                             string
+	ike                              string // charon's IKE proposal
+	esp                              string // charon's ESP proposal (a DH group: PFS)
+	mm                               ipsec.MMOffer
+	qm                               ipsec.QMOffer
+	pfs                              bool
+	pfsGroup                         ipsec.DHGroup
+	charonPSK                        string        // when not empty, differs from ours
 	childRekey, childLife, childRand time.Duration // charon's CHILD_SA rekey, life and rand time
-	cert      bool   // RSA signatures with certificates instead of the PSK
+	cert                             bool          // RSA signatures with certificates instead of the PSK
 }
 
 const interopPSK = "gonetsh interop psk"
