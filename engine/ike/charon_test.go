@@ -4,6 +4,7 @@ package ike
 
 import (
 	"bytes"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -36,14 +37,16 @@ func (l *lockedBuffer) String() string {
 
 // interopSuite is one algorithm suite on both sides.
 type interopSuite struct {
-	name      string
-	ike       string // charon's IKE proposal
-	esp       string // charon's ESP proposal (a DH group: PFS)
-	mm        ipsec.MMOffer
-	qm        ipsec.QMOffer
-	pfs       bool
-	pfsGroup  ipsec.DHGroup
-	charonPSK string // when not empty, differs from ours
+	name                             string
+	ike                              string // charon's IKE proposal
+	esp                              string // charon's ESP proposal (a DH group: PFS)
+	mm                               ipsec.MMOffer
+	qm                               ipsec.QMOffer
+	pfs                              bool
+	pfsGroup                         ipsec.DHGroup
+	charonPSK                        string        // when not empty, differs from ours
+	childRekey, childLife, childRand time.Duration // charon's CHILD_SA rekey, life and rand time
+	cert                             bool          // RSA signatures with certificates instead of the PSK
 }
 
 const interopPSK = "gonetsh interop psk"
@@ -71,8 +74,18 @@ func startInterop(t *testing.T, s interopSuite) *interop {
 		PSK: []byte(psk), Proposals: []string{s.ike}, KeyingTries: 1,
 		Children: []charontest.Child{{
 			LocalTS: charontest.Host(p.InnerB), RemoteTS: charontest.Host(p.InnerA),
-			ESPProposals: []string{s.esp},
+			ESPProposals: []string{s.esp}, RekeyTime: s.childRekey, LifeTime: s.childLife, RandTime: s.childRand,
 		}},
+	}
+	var certs CertConfig
+	auth := []ipsec.AuthMethod{{Kind: ipsec.AuthPSK, PSK: interopPSK}}
+	if s.cert {
+		ca := charontest.NewCA(t, "gonetsh interop CA")
+		idA := ca.Issue(t, "a.gonetsh", p.OuterA)
+		idB := ca.Issue(t, "b.gonetsh", p.OuterB)
+		conn.PSK, conn.Cert, conn.LocalID, conn.RemoteID = nil, idB, idB.SubjectDN(), idA.SubjectDN()
+		certs = CertConfig{Certificate: []*x509.Certificate{idA.Cert}, Key: idA.Key, Roots: []*x509.Certificate{ca.Cert}}
+		auth = []ipsec.AuthMethod{{Kind: ipsec.AuthRootCA, CA: ca.Cert.Subject.String()}}
 	}
 	peer := charontest.Start(t, p.B, charontest.Config{Conns: []charontest.Conn{conn},
 		LogLevels: map[string]int{"ike": 4, "chd": 4}})
@@ -82,11 +95,11 @@ func startInterop(t *testing.T, s interopSuite) *interop {
 	}
 	logs := &lockedBuffer{}
 	it := &interop{pair: p, peer: peer, kernel: newFakeKernel(), policy: &fakePolicy{
-		auth: []ipsec.AuthMethod{{Kind: ipsec.AuthPSK, PSK: interopPSK}},
+		auth: auth,
 		mm:   ipsec.MMPolicy{Name: "mm", Offers: []ipsec.MMOffer{s.mm}, Lifetime: 28800},
 		qm:   ipsec.QMPolicy{Name: "qm", Offers: []ipsec.QMOffer{s.qm}, PFS: s.pfs, PFSGroup: s.pfsGroup},
 	}}
-	n, err := New(Config{Kernel: it.kernel, Policy: it.policy, Transport: u, ExchangeLog: logs,
+	n, err := New(Config{Kernel: it.kernel, Policy: it.policy, Transport: u, ExchangeLog: logs, Certificates: certs,
 		Logger:             slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		RetransmitInterval: 500 * time.Millisecond, RetransmitTries: 3})
 	if err != nil {
@@ -281,6 +294,134 @@ func TestCharonWrongPSK(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		if st := it.n.Stats(); st.AuthenticationFailures == 0 || len(it.kernel.list()) != 0 || len(it.n.MMSAs()) != 0 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+}
+
+func TestCharonCertificates(t *testing.T) {
+	s := interopSuite{name: "rsa-aes128-sha256-modp2048", ike: "aes128-sha256-modp2048", esp: "aes128-sha1", cert: true,
+		mm: ipsec.MMOffer{Cipher: ipsec.CipherAES128, Hash: ipsec.HashSHA256, Group: ipsec.DHGroup14},
+		qm: ipsec.QMOffer{ESP: true, ESPCipher: ipsec.CipherAES128, ESPAuth: ipsec.HashSHA1}}
+	t.Run("we-initiate", func(t *testing.T) {
+		it := startInterop(t, s)
+		it.acquire(1)
+		it.check(t, s, true)
+		if m := it.n.MMSAs(); len(m) != 1 || m[0].Auth != ipsec.AuthRootCA {
+			t.Errorf("MMSAs %+v", m)
+		}
+	})
+	t.Run("charon-initiates", func(t *testing.T) {
+		it := startInterop(t, s)
+		if err := it.peer.Initiate("peer", "net"); err != nil {
+			t.Fatal(err)
+		}
+		it.check(t, s, false)
+	})
+}
+
+// waitFor polls cond for up to d.
+func waitFor(d time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// childSPIs returns charon's INSTALLED CHILD_SAs as in/out SPI pairs.
+func (it *interop) childSPIs(t *testing.T) [][2]uint32 {
+	sas, err := it.peer.ListSAs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r [][2]uint32
+	for _, ike := range sas {
+		for _, c := range ike.Children {
+			if c.State == "INSTALLED" {
+				r = append(r, [2]uint32{c.SPIIn, c.SPIOut})
+			}
+		}
+	}
+	return r
+}
+
+func TestCharonDelete(t *testing.T) {
+	s := interopSuites[0]
+	t.Run("we-delete", func(t *testing.T) {
+		it := startInterop(t, s)
+		it.acquire(1)
+		it.check(t, s, true)
+		it.n.Flush()
+		if !waitFor(5*time.Second, func() bool { sas, _ := it.peer.ListSAs(); return len(sas) == 0 }) {
+			t.Errorf("charon kept %+v", it.childSPIs(t))
+		}
+		if len(it.kernel.list()) != 0 {
+			t.Error("our SAs left")
+		}
+	})
+	t.Run("charon-deletes", func(t *testing.T) {
+		it := startInterop(t, s)
+		it.acquire(1)
+		it.check(t, s, true)
+		if err := it.peer.Terminate("peer"); err != nil {
+			t.Fatal(err)
+		}
+		if !waitFor(5*time.Second, func() bool { return len(it.kernel.list()) == 0 && len(it.n.MMSAs()) == 0 }) {
+			t.Errorf("after charon's DELETE: %d SAs, %d MM SAs", len(it.kernel.list()), len(it.n.MMSAs()))
+		}
+	})
+}
+
+func TestCharonRekey(t *testing.T) {
+	t.Run("we-rekey", func(t *testing.T) {
+		s := interopSuites[1]
+		s.qm.LifeSec = 6
+		it := startInterop(t, s)
+		it.acquire(1)
+		it.check(t, s, true)
+		first := it.n.QMSAs()[0]
+		ok := waitFor(10*time.Second, func() bool {
+			q := it.n.QMSAs()
+			return len(q) == 1 && q[0].SPIIn != first.SPIIn && len(it.kernel.list()) == 2
+		})
+		if !ok {
+			t.Fatalf("no rekey: %+v", it.n.QMSAs())
+		}
+		q := it.n.QMSAs()[0]
+		if !waitFor(3*time.Second, func() bool {
+			c := it.childSPIs(t)
+			return len(c) == 1 && c[0] == [2]uint32{q.SPIOut, q.SPIIn}
+		}) {
+			t.Errorf("charon children %x, ours in %x out %x", it.childSPIs(t), q.SPIIn, q.SPIOut)
+		}
+	})
+	t.Run("charon-rekeys", func(t *testing.T) {
+		s := interopSuites[0]
+		s.childRekey, s.childLife, s.childRand = 3*time.Second, 30*time.Second, time.Second
+		it := startInterop(t, s)
+		it.acquire(1)
+		it.check(t, s, true)
+		// charon's IKEv1 rekey keeps the old CHILD_SA (REKEYED) until it
+		// expires: both pairs stay in.
+		ok := waitFor(12*time.Second, func() bool {
+			q := it.n.QMSAs()
+			if len(q) < 2 || len(it.kernel.list()) != 2*len(q) {
+				return false
+			}
+			last := q[len(q)-1]
+			for _, c := range it.childSPIs(t) {
+				if c == [2]uint32{last.SPIOut, last.SPIIn} {
+					return true
+				}
+			}
+			return false
+		})
+		if !ok {
+			t.Fatalf("no rekey seen: %d QM SAs, %d SAs, charon %x", len(it.n.QMSAs()), len(it.kernel.list()), it.childSPIs(t))
+		}
+		if st := it.n.Stats(); st.IKEQuickMode < 2 || st.IKEMainMode != 1 {
 			t.Errorf("stats %+v", st)
 		}
 	})

@@ -600,8 +600,7 @@ func (n *Negotiator) initiatorMM4(mm *mmState, h Header, msg []byte) error {
 		mm.local = netip.AddrPortFrom(mm.local.Addr(), PortNATT)
 		mm.remote = netip.AddrPortFrom(mm.remote.Addr(), PortNATT)
 	}
-	id := ID{Type: idIPv4Addr, Data: mm.local.Addr().AsSlice()}
-	idb := id.Encode()
+	idb := n.localID(mm).Encode()
 	ps := []payload{{plID, idb}}
 	auth, err := n.authPayloads(mm, idb, true)
 	if err != nil {
@@ -723,8 +722,7 @@ func (n *Negotiator) responderMM5(mm *mmState, local, remote netip.AddrPort, h H
 	mm.iv = iv
 	mm.local, mm.remote = local, remote
 	mm.floated = local.Port() == PortNATT
-	id := ID{Type: idIPv4Addr, Data: local.Addr().AsSlice()}
-	idb := id.Encode()
+	idb := n.localID(mm).Encode()
 	ps := []payload{{plID, idb}}
 	auth, err := n.authPayloads(mm, idb, false)
 	if err != nil {

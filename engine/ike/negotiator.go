@@ -399,10 +399,15 @@ func (n *Negotiator) housekeepMM(mm *mmState, now time.Time) {
 			n.failQM(mm, q, "no answer")
 			continue
 		}
-		if !q.initiator && now.Sub(q.touched) > n.giveUpAfter() {
+		// Finished exchanges stay to answer duplicates, unfinished
+		// responder ones until the initiator would have given up.
+		if (q.done || !q.initiator) && now.Sub(q.touched) > n.giveUpAfter() {
 			delete(mm.qms, id)
 			q.close()
-			n.stats.ReceiveFailures++
+			if !q.done {
+				n.stats.ReceiveFailures++
+				n.stats.NegotiationFailures++
+			}
 		}
 	}
 	if now.After(mm.expires) {
@@ -429,6 +434,14 @@ func (n *Negotiator) Stats() ipsec.IKEStats {
 	s := n.stats
 	peers := map[netip.Addr]bool{}
 	for _, mm := range n.mms {
+		if !mm.initiator && !mm.established {
+			s.ActiveReceive++
+		}
+		for _, q := range mm.qms {
+			if !q.initiator && !q.done {
+				s.ActiveReceive++
+			}
+		}
 		if mm.established {
 			s.ISADBListSize++
 		}

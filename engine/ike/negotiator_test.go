@@ -391,3 +391,32 @@ func TestMalformedCounted(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
+
+func TestQMPerMM(t *testing.T) {
+	a, b, _, _ := newPair(t, pairOpts{})
+	a.policy.mm.QMPerMM = 1
+	acquire(a, b, 1, true)
+	acquire(a, b, 2, true)
+	if got := a.n.Stats().IKEMainMode; got != 2 {
+		t.Errorf("%d main modes, want a fresh one for the second quick mode", got)
+	}
+	if len(a.n.QMSAs()) != 2 {
+		t.Errorf("%d quick modes", len(a.n.QMSAs()))
+	}
+}
+
+// The responder rekeys only when the initiator has not.
+func TestResponderRekeyFallback(t *testing.T) {
+	a, b, mn, clk := newPair(t, pairOpts{qmOffers: []ipsec.QMOffer{{ESP: true, ESPCipher: ipsec.Cipher3DES, ESPAuth: ipsec.HashSHA1, LifeSec: 1000}}})
+	acquire(a, b, 1, true)
+	old := b.n.QMSAs()[0]
+	// A is silent (its housekeeping does not run): B rekeys at ~97%.
+	clk.Advance(990 * time.Second)
+	b.n.Housekeep()
+	if qs := b.n.QMSAs(); len(qs) != 1 || qs[0].SPIIn == old.SPIIn {
+		t.Fatalf("responder did not rekey: %+v", qs)
+	}
+	checkPaired(t, a, b)
+	checkPaired(t, b, a)
+	_ = mn
+}

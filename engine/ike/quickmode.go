@@ -143,7 +143,13 @@ func (n *Negotiator) mmUsable(mm *mmState) bool {
 	if mm.policy.MasterPFS {
 		lim = 1
 	}
-	if lim != 0 && mm.quickModes+uint32(len(mm.qms)) >= lim {
+	running := uint32(0)
+	for _, q := range mm.qms {
+		if !q.done {
+			running++
+		}
+	}
+	if lim != 0 && mm.quickModes+running >= lim {
 		return false
 	}
 	return n.now().Before(mm.expires)
@@ -631,6 +637,11 @@ func (n *Negotiator) installQM(mm *mmState, q *qmExchange) {
 	hard := time.Duration(q.params.lifeSec) * time.Second
 	jitter := time.Duration(n.randomU32()%1000) * hard / 20000 // up to 5%
 	soft := hard*9/10 - jitter
+	if !q.initiator {
+		// The initiator rekeys first; the responder's soft expiry is a
+		// fallback for when it does not.
+		soft = hard*97/100 - jitter
+	}
 	udp := encapIsUDP(q.params.encap)
 	mode := ipsec.ModeTransport
 	if encapIsTunnel(q.params.encap) {
@@ -703,7 +714,9 @@ func (n *Negotiator) installQM(mm *mmState, q *qmExchange) {
 	if !q.chosen.ESP {
 		rec.inESP, rec.outESP = 0, 0
 	}
+	// A rekey proposes the negotiated traffic, not the whole filter.
 	rec.req.rekeyOf = nil
+	rec.req.acq.Filter.Selector, rec.req.acq.Filter.Tunnel = q.sel, q.tunnel
 	rec.info = ipsec.QMSA{Selector: q.sel, Tunnel: q.tunnel, Local: local, Remote: remote, Encap: udp,
 		Offer: q.chosen, PFS: q.params.group != ipsec.DHNone, PFSGroup: q.params.group,
 		SPIIn: firstNZ(rec.inESP, rec.inAH), SPIOut: firstNZ(rec.outESP, rec.outAH),
@@ -740,9 +753,20 @@ func (n *Negotiator) housekeepQM(q *qmSA, now time.Time) {
 		n.deleteQMSA(q, true)
 		return
 	}
-	if !now.Before(q.softAt) && q.initiator && !q.rekeying {
+	if !now.Before(q.softAt) && !q.rekeying && !n.superseded(q) {
 		n.rekey(q)
 	}
+}
+
+// superseded reports whether a newer SA pair carries q's traffic (the
+// peer rekeyed and keeps the old pair until it expires).
+func (n *Negotiator) superseded(q *qmSA) bool {
+	for _, o := range n.qsas {
+		if o != q && o.remote == q.remote && o.info.Selector == q.info.Selector && o.info.Created.After(q.info.Created) {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Negotiator) rekey(q *qmSA) {
@@ -755,8 +779,8 @@ func (n *Negotiator) rekey(q *qmSA) {
 }
 
 // Expire reports a data-path lifetime event of the SA named by dir, spi
-// and dst: soft starts a rekey (by the side that initiated the pair),
-// hard deletes the pair and tells the peer.
+// and dst: soft starts a rekey, hard deletes the pair and tells the
+// peer.
 func (n *Negotiator) Expire(dir ipsec.Direction, spi uint32, dst netip.Addr, hard bool) {
 	n.mu.Lock()
 	defer func() {
