@@ -92,6 +92,14 @@ func newLab(t *testing.T, proto Protocol, cipher ipsec.Cipher, hash ipsec.Hash, 
 // enforceB.
 func newLabEnforced(t *testing.T, proto Protocol, cipher ipsec.Cipher, hash ipsec.Hash, encap, enforceB bool) *lab {
 	t.Helper()
+	return newLabWith(t, proto, cipher, hash, encap, enforceB, false)
+}
+
+// newLabWith is newLabEnforced, with TUN devices with offloads
+// (tun.CreateOffload) if offload. The wires keep UDP GSO and GRO off
+// either way: the capture must see every datagram.
+func newLabWith(t *testing.T, proto Protocol, cipher ipsec.Cipher, hash ipsec.Hash, encap, enforceB, offload bool) *lab {
+	t.Helper()
 	n := byte(labSeq.Add(1)%250 + 1)
 	l := &lab{
 		wireA: netip.AddrFrom4([4]byte{10, 99, n, 1}),
@@ -121,8 +129,8 @@ func newLabEnforced(t *testing.T, proto Protocol, cipher ipsec.Cipher, hash ipse
 	nsA.IP(t, "addr", "add", netip.PrefixFrom(innerA, 32).String(), "dev", "lo")
 	nsB.IP(t, "addr", "add", netip.PrefixFrom(innerB, 32).String(), "dev", "lo")
 
-	l.a = newGateway(t, nsA, l.wireA, netB, innerA, false)
-	l.b = newGateway(t, nsB, l.wireB, netA, innerB, enforceB)
+	l.a = newGateway(t, nsA, l.wireA, netB, innerA, false, offload)
+	l.b = newGateway(t, nsB, l.wireB, netA, innerB, enforceB, offload)
 	nsA.WaitRunning(t, "va", netnsWait)
 	nsB.WaitRunning(t, "vb", netnsWait)
 
@@ -157,18 +165,22 @@ func tunnel(entries []sadb.Entry, peer netip.Addr) []sadb.Entry {
 // from the inner address src) and the Linux wire on wire:4500, and a
 // driver over both that t.Cleanup closes. With enforce, the driver has an
 // nftables enforcer whose netlink socket is opened inside ns.
-func newGateway(t *testing.T, ns *netnstest.NS, wire netip.Addr, remote netip.Prefix, src netip.Addr, enforce bool) *gateway {
+func newGateway(t *testing.T, ns *netnstest.NS, wire netip.Addr, remote netip.Prefix, src netip.Addr, enforce, offload bool) *gateway {
 	t.Helper()
 	name := fmt.Sprintf("gn%dt", os.Getpid())
+	create := tun.Create
+	if offload {
+		create = tun.CreateOffload
+	}
 	var dev tun.Device
 	var w conn.Wire
 	var enf Enforcer
 	err := ns.Do(func() error {
 		var err error
-		if dev, err = tun.Create(name, netnsMTU); err != nil {
+		if dev, err = create(name, netnsMTU); err != nil {
 			return err
 		}
-		if w, err = conn.NewLinux(conn.LinuxConfig{Local: wire}); err != nil {
+		if w, err = conn.NewLinux(conn.LinuxConfig{Local: wire, NoOffload: true}); err != nil {
 			dev.Close()
 			return err
 		}
@@ -464,17 +476,19 @@ func TestNetns(t *testing.T) {
 	netnstest.RequireRoot(t)
 	before := runtime.NumGoroutine()
 	for _, tc := range []struct {
-		name   string
-		cipher ipsec.Cipher
-		hash   ipsec.Hash
-		encap  bool
+		name    string
+		cipher  ipsec.Cipher
+		hash    ipsec.Hash
+		encap   bool
+		offload bool // TUN devices with TSO and GRO (tun.CreateOffload)
 	}{
-		{"AES-GCM-128 ESP in UDP 4500", ipsec.CipherAESGCM128, ipsec.HashNone, true},
-		{"3DES-SHA1 ESP protocol 50", ipsec.Cipher3DES, ipsec.HashSHA1, false},
+		{"AES-GCM-128 ESP in UDP 4500", ipsec.CipherAESGCM128, ipsec.HashNone, true, false},
+		{"3DES-SHA1 ESP protocol 50", ipsec.Cipher3DES, ipsec.HashSHA1, false, false},
+		{"AES-GCM-128 ESP in UDP 4500 TUN offload", ipsec.CipherAESGCM128, ipsec.HashNone, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			l := newLab(t, ProtocolESP, tc.cipher, tc.hash, tc.encap)
+			l := newLabWith(t, ProtocolESP, tc.cipher, tc.hash, tc.encap, false, tc.offload)
 			t.Logf("setup: %v", time.Since(start).Round(time.Millisecond))
 
 			// Echo: one packet each way, 84 bytes in the tunnel.

@@ -161,4 +161,9 @@ type LinuxConfig struct {
 	// Mark is set as SO_MARK on every socket when non-zero, for policy
 	// routing of the driver's own packets (needs CAP_NET_ADMIN).
 	Mark uint32
+
+	// NoOffload turns UDP GSO and GRO off: every datagram then crosses
+	// the system boundary on its own, as a packet capture on a virtual
+	// link (which sees GSO packets unsegmented) needs.
+	NoOffload bool
 }

@@ -91,7 +91,7 @@ func NewLinux(cfg LinuxConfig) (Wire, error) {
 		port = NATTPort
 	}
 	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-		return control(c, func(fd int) error { return setup(fd, network, cfg.Mark) })
+		return control(c, func(fd int) error { return setup(fd, network, cfg.Mark, !cfg.NoOffload) })
 	}}
 	ctx := context.Background()
 	w := &linuxWire{bound: netip.AddrPortFrom(local, port)}
@@ -125,7 +125,7 @@ func NewLinux(cfg LinuxConfig) (Wire, error) {
 	}
 	_ = control(w.udpRC, func(fd int) error {
 		// Probe UDP_SEGMENT: reading it fails on kernels without GSO.
-		if _, err := unix.GetsockoptInt(fd, unix.SOL_UDP, unix.UDP_SEGMENT); err == nil {
+		if _, err := unix.GetsockoptInt(fd, unix.SOL_UDP, unix.UDP_SEGMENT); err == nil && !cfg.NoOffload {
 			w.gso.Store(true)
 		}
 		return nil
@@ -143,7 +143,7 @@ func control(c syscall.RawConn, fn func(fd int) error) error {
 }
 
 // setup sets the options of a new socket before it is bound.
-func setup(fd int, network string, mark uint32) error {
+func setup(fd int, network string, mark uint32, gro bool) error {
 	if mark != 0 {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, int(mark)); err != nil {
 			return fmt.Errorf("SO_MARK: %w", err)
@@ -168,7 +168,9 @@ func setup(fd int, network string, mark uint32) error {
 	}
 	// UDP GRO is an optimization: a kernel without it (before 5.0)
 	// delivers one datagram per message.
-	_ = unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1)
+	if gro {
+		_ = unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1)
+	}
 	return nil
 }
 
