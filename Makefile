@@ -25,6 +25,7 @@ bench: build
 	mkdir -p $(BENCHOUT)
 	$(GO) test -run='^$$' -bench=. -benchmem ./... | tee $(BENCHOUT)/go-bench.txt
 	./bench/script.sh $(BENCHOUT) | tee $(BENCHOUT)/script.txt
+	./bench/throughput.sh $(BENCHOUT)
 
 # Short fuzzing of every target (not part of make test, which runs the seeds).
 FUZZTIME ?= 30s
