@@ -56,6 +56,7 @@ curwg="$tmp/bin/wireguard"
 curver=$(go version -m "$curwg" | awk '$1=="mod"{print $3}')
 go build -o "$tmp/bin/esptun" ./bench/esptun
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 ip netns add "$nsa"
 ip netns add "$nsb"
 # A and B run a command in a namespace; background processes are started
@@ -110,7 +111,7 @@ stop() {
   pids=()
 }
 
-# gonetsh SUITE: both gateways with esptun.
+# gonetsh SUITE [ESPTUN FLAGS]: both gateways with esptun.
 gonetsh() {
   local prof_a=() prof_b=()
   if [ -n "${PROFILE:-}" ]; then
@@ -119,10 +120,10 @@ gonetsh() {
     prof_b=(-cpuprofile "$(cd "$PROFILE" && pwd)/esptun-$1-b.pprof")
   fi
   ip netns exec "$nsa" "$tmp/bin/esptun" -tun gnt0 -local 10.99.77.1 -peer 10.99.77.2 -net-local 10.1.0.0/24 -net-peer 10.2.0.0/24 \
-    -spi-out 0x1001 -spi-in 0x1002 -suite "$1" "${prof_a[@]}" >/dev/null &
+    -spi-out 0x1001 -spi-in 0x1002 -suite "$@" "${prof_a[@]}" >/dev/null &
   pids+=($!)
   ip netns exec "$nsb" "$tmp/bin/esptun" -tun gnt0 -local 10.99.77.2 -peer 10.99.77.1 -net-local 10.2.0.0/24 -net-peer 10.1.0.0/24 \
-    -spi-out 0x1002 -spi-in 0x1001 -suite "$1" "${prof_b[@]}" >/dev/null &
+    -spi-out 0x1002 -spi-in 0x1001 -suite "$@" "${prof_b[@]}" >/dev/null &
   pids+=($!)
   wait_dev "$nsa" gnt0
   wait_dev "$nsb" gnt0
@@ -155,18 +156,36 @@ wireguard() {
   stop
 }
 
-wireguard "$curwg"; cur=$result
-wireguard "$debwg"; deb=$result
-gonetsh gcm128; gcm=$result
-gonetsh aes128-sha1; cbc=$result
-gonetsh 3des-sha1; tdes=$result
+# Each path runs ROUNDS times, the paths interleaved, and reports its
+# median: the machine may be shared, and a burst of other work then hits
+# every path alike.
+rounds=${ROUNDS:-3}
+declare -A runs
+for r in $(seq "$rounds"); do
+  wireguard "$curwg"; runs[cur]+="$result "
+  wireguard "$debwg"; runs[deb]+="$result "
+  gonetsh gcm128; runs[gcm]+="$result "
+  gonetsh gcm128 -offload=false; runs[gcm1]+="$result "
+  gonetsh aes128-sha1; runs[cbc]+="$result "
+  gonetsh 3des-sha1; runs[tdes]+="$result "
+done
+median() { printf '%s\n' $1 | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+cur=$(median "${runs[cur]}")
 
-ratio() { python3 -c 'import sys; print("%.2f" % (float(sys.argv[1])/float(sys.argv[2])))' "$1" "$cur"; }
+line() { # LABEL KEY [NOTE]
+  local m
+  m=$(median "${runs[$2]}")
+  printf '  %-62s %6s Gbit/s  %5sx  (runs: %s)%s\n' "$1" "$m" \
+    "$(python3 -c 'import sys; print("%.2f" % (float(sys.argv[1])/float(sys.argv[2])))' "$m" "$cur")" "${runs[$2]% }" "${3:-}"
+}
 {
-  echo "throughput: one TCP stream, iperf3 -t $secs, namespace to namespace over veth, $(nproc) CPUs, $(uname -r)"
-  printf '  %-58s %7s Gbit/s  %5sx current wireguard-go\n' "wireguard-go $curver (current, from its module)" "$cur" "$(ratio "$cur")"
-  printf '  %-58s %7s Gbit/s  %5sx\n' "wireguard-go $debver (Debian package)" "$deb" "$(ratio "$deb")"
-  printf '  %-58s %7s Gbit/s  %5sx (goal >= 1.0x)\n' "gonetsh ESP AES-128-GCM in UDP 4500, tunnel" "$gcm" "$(ratio "$gcm")"
-  printf '  %-58s %7s Gbit/s  %5sx\n' "gonetsh ESP AES-128-CBC + HMAC-SHA1-96 in UDP 4500, tunnel" "$cbc" "$(ratio "$cbc")"
-  printf '  %-58s %7s Gbit/s  %5sx\n' "gonetsh ESP 3DES-CBC + HMAC-SHA1-96 in UDP 4500, tunnel" "$tdes" "$(ratio "$tdes")"
+  echo "throughput: one TCP stream (iperf3 -t $secs) namespace to namespace over veth, median of $rounds runs,"
+  echo "ratio to the current wireguard-go; $(nproc) CPUs, Linux $(uname -r), load average before: $load0"
+  line "wireguard-go $curver (current, from its module)" cur
+  line "wireguard-go $debver (Debian package)" deb
+  line "gonetsh ESP AES-128-GCM in UDP 4500, tunnel" gcm "  goal >= 1.0x"
+  line "gonetsh ESP AES-128-GCM in UDP 4500, without offloads" gcm1 "  one packet per system call"
+  line "gonetsh ESP AES-128-CBC + HMAC-SHA1-96 in UDP 4500, tunnel" cbc
+  line "gonetsh ESP 3DES-CBC + HMAC-SHA1-96 in UDP 4500, tunnel" tdes
+  echo "  load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out/throughput.txt"
