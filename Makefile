@@ -25,6 +25,7 @@ bench: build
 	mkdir -p $(BENCHOUT)
 	$(GO) test -run='^$$' -bench=. -benchmem ./... | tee $(BENCHOUT)/go-bench.txt
 	./bench/script.sh $(BENCHOUT) | tee $(BENCHOUT)/script.txt
+	./bench/throughput.sh $(BENCHOUT)
 	rm -f $(BENCHOUT)/charon-rate.txt
 	CHARONTEST_RATE_OUT=$(abspath $(BENCHOUT))/charon-rate.txt $(GO) test -count=1 -timeout 30m -run='^TestNegotiationRate$$' -v ./internal/charontest >$(BENCHOUT)/charon-rate.log 2>&1; \
 	  rc=$$?; grep -v '^        [0-9]' $(BENCHOUT)/charon-rate.log; exit $$rc

@@ -41,7 +41,7 @@ var allowed = []struct {
 	{"shell", []string{"shell", "grammar", "store", "ipsec"}},
 	{"cmd", []string{"cmd", "shell", "grammar", "store", "ipsec", "engine", "driver"}},
 	{"examples", []string{"shell", "grammar", "store", "ipsec", "engine", "driver"}},
-	{"bench", []string{"grammar", "store", "ipsec", "shell"}},
+	{"bench", []string{"grammar", "store", "ipsec", "shell", "driver"}},
 	{"internal", nil}, // test harnesses (netns, charon): no project imports
 	// except that charon peers live in netnstest namespaces
 	{"internal/charontest", []string{"internal/netnstest"}},

@@ -93,6 +93,14 @@ func newLab(t *testing.T, proto Protocol, cipher ipsec.Cipher, hash ipsec.Hash, 
 // enforceB.
 func newLabEnforced(t *testing.T, proto Protocol, cipher ipsec.Cipher, hash ipsec.Hash, encap, enforceB bool) *lab {
 	t.Helper()
+	return newLabWith(t, proto, cipher, hash, encap, enforceB, false)
+}
+
+// newLabWith is newLabEnforced, with TUN devices with offloads
+// (tun.CreateOffload) if offload. The wires keep UDP GSO and GRO off
+// either way: the capture must see every datagram.
+func newLabWith(t *testing.T, proto Protocol, cipher ipsec.Cipher, hash ipsec.Hash, encap, enforceB, offload bool) *lab {
+	t.Helper()
 	n := byte(labSeq.Add(1)%250 + 1)
 	l := &lab{
 		wireA: netip.AddrFrom4([4]byte{10, 99, n, 1}),
@@ -110,8 +118,8 @@ func newLabEnforced(t *testing.T, proto Protocol, cipher ipsec.Cipher, hash ipse
 	nsA, nsB := twoHosts(t, l.wireA, l.wireB)
 	nsA.IP(t, "addr", "add", netip.PrefixFrom(innerA, 32).String(), "dev", "lo")
 	nsB.IP(t, "addr", "add", netip.PrefixFrom(innerB, 32).String(), "dev", "lo")
-	l.a = newGateway(t, nsA, l.wireA, gatewayOpts{remote: netB, src: innerA})
-	l.b = newGateway(t, nsB, l.wireB, gatewayOpts{remote: netA, src: innerB, enforce: enforceB})
+	l.a = newGateway(t, nsA, l.wireA, gatewayOpts{remote: netB, src: innerA, offload: offload})
+	l.b = newGateway(t, nsB, l.wireB, gatewayOpts{remote: netA, src: innerB, enforce: enforceB, offload: offload})
 	l.start(t)
 	return l
 }
@@ -176,6 +184,8 @@ type gatewayOpts struct {
 	src    netip.Addr
 	// enforce gives the driver an nftables enforcer.
 	enforce bool
+	// offload gives the TUN device TSO and GRO (tun.CreateOffload).
+	offload bool
 	// mark, if not zero, is the SO_MARK of the wire's sockets, and the
 	// driver gets a route.Manager for it (Router).
 	mark uint32
@@ -187,6 +197,10 @@ type gatewayOpts struct {
 func newGateway(t *testing.T, ns *netnstest.NS, wire netip.Addr, o gatewayOpts) *gateway {
 	t.Helper()
 	name := fmt.Sprintf("gn%dt", os.Getpid())
+	create := tun.Create
+	if o.offload {
+		create = tun.CreateOffload
+	}
 	var dev tun.Device
 	var w conn.Wire
 	var enf *nft.Enforcer
@@ -207,10 +221,10 @@ func newGateway(t *testing.T, ns *netnstest.NS, wire netip.Addr, o gatewayOpts) 
 	}
 	err := ns.Do(func() error {
 		var err error
-		if dev, err = tun.Create(name, netnsMTU); err != nil {
+		if dev, err = create(name, netnsMTU); err != nil {
 			return err
 		}
-		if w, err = conn.NewLinux(conn.LinuxConfig{Local: wire, Mark: o.mark}); err != nil {
+		if w, err = conn.NewLinux(conn.LinuxConfig{Local: wire, Mark: o.mark, NoOffload: true}); err != nil {
 			return err
 		}
 		if o.enforce {
@@ -509,13 +523,15 @@ func tunnelStats(st Stats, blocked uint64) Stats {
 // netnsTransforms are the ESP transforms the netns labs run: AEAD in UDP
 // and a CBC cipher with HMAC as protocol 50.
 var netnsTransforms = []struct {
-	name   string
-	cipher ipsec.Cipher
-	hash   ipsec.Hash
-	encap  bool
+	name    string
+	cipher  ipsec.Cipher
+	hash    ipsec.Hash
+	encap   bool
+	offload bool // TUN devices with TSO and GRO (tun.CreateOffload); TestNetns only
 }{
-	{"AES-GCM-128 ESP in UDP 4500", ipsec.CipherAESGCM128, ipsec.HashNone, true},
-	{"3DES-SHA1 ESP protocol 50", ipsec.Cipher3DES, ipsec.HashSHA1, false},
+	{"AES-GCM-128 ESP in UDP 4500", ipsec.CipherAESGCM128, ipsec.HashNone, true, false},
+	{"3DES-SHA1 ESP protocol 50", ipsec.Cipher3DES, ipsec.HashSHA1, false, false},
+	{"AES-GCM-128 ESP in UDP 4500 TUN offload", ipsec.CipherAESGCM128, ipsec.HashNone, true, true},
 }
 
 // TestNetns runs the kernel's own traffic through two drivers on real
@@ -529,7 +545,7 @@ func TestNetns(t *testing.T) {
 	for _, tc := range netnsTransforms {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			l := newLab(t, ProtocolESP, tc.cipher, tc.hash, tc.encap)
+			l := newLabWith(t, ProtocolESP, tc.cipher, tc.hash, tc.encap, false, tc.offload)
 			t.Logf("setup: %v", time.Since(start).Round(time.Millisecond))
 
 			// Echo: one packet each way, 84 bytes in the tunnel.

@@ -29,9 +29,11 @@
 // socket (it only sees copies); their enforcement needs a netfilter hook
 // and is outside this interface.
 //
-// This first implementation moves one packet per system call (BatchSize
-// 1). recvmmsg/sendmmsg batches and UDP GSO/GRO come next, behind the same
-// interface.
+// Every socket moves batches: sendmmsg(2) out, recvmmsg(2) in
+// (mmsg_linux.go). On the UDP socket consecutive datagrams of one Send
+// with the same endpoint and size leave as one UDP_SEGMENT (GSO) message,
+// and a UDP_GRO aggregate received is cut into its datagrams again; a
+// kernel without them gets one datagram per message.
 package conn
 
 import (
@@ -159,4 +161,9 @@ type LinuxConfig struct {
 	// Mark is set as SO_MARK on every socket when non-zero, for policy
 	// routing of the driver's own packets (needs CAP_NET_ADMIN).
 	Mark uint32
+
+	// NoOffload turns UDP GSO and GRO off: every datagram then crosses
+	// the system boundary on its own, as a packet capture on a virtual
+	// link (which sees GSO packets unsegmented) needs.
+	NoOffload bool
 }

@@ -7,9 +7,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -43,6 +43,14 @@ type linuxWire struct {
 	esp, ah *net.IPConn // receive only
 	raw     *net.IPConn // IPPROTO_RAW: send only
 
+	// udpRC and rawRC reach the descriptors of udp and raw for
+	// sendmmsg and recvmmsg through the poller.
+	udpRC, rawRC syscall.RawConn
+	// gso is true while the UDP socket accepts UDP_SEGMENT; a send the
+	// kernel refuses for lack of offload clears it for good.
+	gso     atomic.Bool
+	senders senders
+
 	opened    atomic.Bool
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -61,7 +69,9 @@ type linuxWire struct {
 // Open returns three receive functions, in this order: the UDP socket
 // (KindUDP endpoints with Local, Remote, TOS and TTL filled in), the ESP
 // socket and the AH socket (KindIP, whole packets header first). Each
-// moves one packet per call (BatchSize 1).
+// reads up to 16 messages per recvmmsg into buffers of its own and copies
+// the packets out (a UDP_GRO aggregate as its datagrams), BatchSize
+// packets per call at most.
 //
 // Send of a KindIP packet uses the IPPROTO_RAW socket: the kernel fills in
 // a zero ID and a zero source, and always the total length and the header
@@ -70,8 +80,7 @@ type linuxWire struct {
 // of a KindUDP payload goes to eps[i].Remote with the TOS and TTL asked
 // (0: the system default); eps[i].Local must be unset or, when the wire
 // is bound to one address, that address, and its port unset or the bound
-// port. The UDP path does not allocate without control messages; a raw
-// send allocates its socket address (the sendmmsg path will not).
+// port. Neither Send nor the receive functions allocate.
 func NewLinux(cfg LinuxConfig) (Wire, error) {
 	local := cfg.Local.Unmap()
 	if !local.Is4() {
@@ -82,7 +91,7 @@ func NewLinux(cfg LinuxConfig) (Wire, error) {
 		port = NATTPort
 	}
 	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-		return control(c, func(fd int) error { return setup(fd, network, cfg.Mark) })
+		return control(c, func(fd int) error { return setup(fd, network, cfg.Mark, !cfg.NoOffload) })
 	}}
 	ctx := context.Background()
 	w := &linuxWire{bound: netip.AddrPortFrom(local, port)}
@@ -107,6 +116,20 @@ func NewLinux(cfg LinuxConfig) (Wire, error) {
 		}
 		*s.c = pc.(*net.IPConn)
 	}
+	if w.udpRC, err = w.udp.SyscallConn(); err == nil {
+		w.rawRC, err = w.raw.SyscallConn()
+	}
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("conn: %w", err)
+	}
+	_ = control(w.udpRC, func(fd int) error {
+		// Probe UDP_SEGMENT: reading it fails on kernels without GSO.
+		if _, err := unix.GetsockoptInt(fd, unix.SOL_UDP, unix.UDP_SEGMENT); err == nil && !cfg.NoOffload {
+			w.gso.Store(true)
+		}
+		return nil
+	})
 	return w, nil
 }
 
@@ -120,7 +143,7 @@ func control(c syscall.RawConn, fn func(fd int) error) error {
 }
 
 // setup sets the options of a new socket before it is bound.
-func setup(fd int, network string, mark uint32) error {
+func setup(fd int, network string, mark uint32, gro bool) error {
 	if mark != 0 {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, int(mark)); err != nil {
 			return fmt.Errorf("SO_MARK: %w", err)
@@ -142,6 +165,11 @@ func setup(fd int, network string, mark uint32) error {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, opt, 1); err != nil {
 			return fmt.Errorf("IP option %d: %w", opt, err)
 		}
+	}
+	// UDP GRO is an optimization: a kernel without it (before 5.0)
+	// delivers one datagram per message.
+	if gro {
+		_ = unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1)
 	}
 	return nil
 }
@@ -165,50 +193,30 @@ func (w *linuxWire) Open() ([]ReceiveFunc, error) {
 	if w.opened.Swap(true) {
 		return nil, ErrOpen
 	}
-	oob := make([]byte, recvControlLen)
-	return []ReceiveFunc{
-		func(bufs [][]byte, sizes []int, eps []Endpoint) (int, error) {
-			return w.receiveUDP(bufs, sizes, eps, oob)
-		},
-		receiveIP(w.esp),
-		receiveIP(w.ah),
-	}, nil
-}
-
-// receiveUDP receives one datagram from the UDP socket; oob is the
-// function's own control buffer.
-func (w *linuxWire) receiveUDP(bufs [][]byte, sizes []int, eps []Endpoint, oob []byte) (int, error) {
-	if len(bufs) == 0 {
-		return 0, nil
+	fns := []ReceiveFunc{newReceiver(w.udpRC, KindUDP, w.bound).receive}
+	for _, c := range []*net.IPConn{w.esp, w.ah} {
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return nil, err
+		}
+		fns = append(fns, newReceiver(rc, KindIP, netip.AddrPort{}).receive)
 	}
-	n, oobn, flags, from, err := w.udp.ReadMsgUDPAddrPort(bufs[0], oob)
-	if err != nil {
-		return 0, err
-	}
-	if flags&unix.MSG_TRUNC != 0 {
-		return 0, io.ErrShortBuffer
-	}
-	ep := Endpoint{
-		Kind:   KindUDP,
-		Local:  w.bound,
-		Remote: netip.AddrPortFrom(from.Addr().Unmap(), from.Port()),
-	}
-	parseControl(oob[:oobn], &ep)
-	sizes[0], eps[0] = n, ep
-	return 1, nil
+	return fns, nil
 }
 
 // parseControl fills in ep's local address, TOS and TTL from the control
-// messages of a received datagram. It does not allocate.
-func parseControl(oob []byte, ep *Endpoint) {
+// messages of a received datagram and returns the UDP_GRO segment size (0:
+// one datagram). It does not allocate.
+func parseControl(oob []byte, ep *Endpoint) (gro int) {
 	for len(oob) >= unix.SizeofCmsghdr {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		end := int(h.Len)
 		if end < unix.CmsgLen(0) || end > len(oob) {
-			return
+			return gro
 		}
 		data := oob[unix.CmsgLen(0):end]
-		if h.Level == unix.IPPROTO_IP {
+		switch h.Level {
+		case unix.IPPROTO_IP:
 			switch {
 			case h.Type == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:
 				// struct in_pktinfo: ifindex, spec_dst, addr (the
@@ -219,130 +227,89 @@ func parseControl(oob []byte, ep *Endpoint) {
 			case h.Type == unix.IP_TTL && len(data) >= 4:
 				ep.TTL = uint8(binary.NativeEndian.Uint32(data))
 			}
+		case unix.SOL_UDP:
+			if h.Type == unix.UDP_GRO && len(data) >= 4 {
+				gro = int(binary.NativeEndian.Uint32(data))
+			}
 		}
 		next := unix.CmsgSpace(end - unix.CmsgLen(0))
 		if next >= len(oob) {
-			return
+			return gro
 		}
 		oob = oob[next:]
 	}
-}
-
-// receiveIP returns the receive function of a raw socket, whose reads
-// return the whole IPv4 packet.
-func receiveIP(c *net.IPConn) ReceiveFunc {
-	return func(bufs [][]byte, sizes []int, eps []Endpoint) (int, error) {
-		if len(bufs) == 0 {
-			return 0, nil
-		}
-		b := bufs[0]
-		n, err := c.Read(b)
-		if err != nil {
-			return 0, err
-		}
-		// read(2) truncates silently; the header says how long the
-		// packet was.
-		if n == len(b) && (n < 4 || int(binary.BigEndian.Uint16(b[2:4])) > n) {
-			return 0, io.ErrShortBuffer
-		}
-		sizes[0], eps[0] = n, Endpoint{Kind: KindIP}
-		return 1, nil
-	}
+	return gro
 }
 
 func (w *linuxWire) Send(bufs [][]byte, eps []Endpoint) (int, error) {
 	if w.closed.Load() {
 		return 0, net.ErrClosed
 	}
-	for i, b := range bufs {
+	s := w.senders.get()
+	defer w.senders.put(s)
+	done := 0
+	for done < len(bufs) {
+		kind := eps[done].Kind
+		end := done + 1
+		for end < len(bufs) && eps[end].Kind == kind {
+			end++
+		}
+		var n int
 		var err error
-		switch eps[i].Kind {
+		switch kind {
 		case KindIP:
-			err = w.sendIP(b)
+			n, err = w.sendIP(s, bufs[done:end])
 		case KindUDP:
-			err = w.sendUDP(b, &eps[i])
+			n, err = w.sendUDP(s, bufs[done:end], eps[done:end])
 		default:
-			err = fmt.Errorf("%w: kind %v", ErrEndpoint, eps[i].Kind)
+			return done, fmt.Errorf("%w: kind %v", ErrEndpoint, kind)
 		}
+		done += n
 		if err != nil {
-			return i, err
+			return done, err
 		}
 	}
-	return len(bufs), nil
+	return done, nil
 }
 
-// sendIP sends a whole IPv4 packet to the destination in its header.
-func (w *linuxWire) sendIP(b []byte) error {
-	if len(b) < 20 || b[0]>>4 != 4 || int(b[0]&0x0f)*4 < 20 || int(b[0]&0x0f)*4 > len(b) {
-		return ErrPacket
-	}
-	dst := [4]byte(b[16:20])
-	_, err := w.raw.WriteToIP(b, &net.IPAddr{IP: dst[:]})
-	return err
-}
-
-// sendUDP sends b as one datagram described by ep.
-func (w *linuxWire) sendUDP(b []byte, ep *Endpoint) error {
-	dst := netip.AddrPortFrom(ep.Remote.Addr().Unmap(), ep.Remote.Port())
-	if !dst.Addr().Is4() || dst.Port() == 0 {
-		return fmt.Errorf("%w: remote %v", ErrEndpoint, ep.Remote)
-	}
-	if p := ep.Local.Port(); p != 0 && p != w.bound.Port() {
-		return fmt.Errorf("%w: local port %d, bound to %d", ErrEndpoint, p, w.bound.Port())
-	}
-	var src netip.Addr // set: ask for it with IP_PKTINFO
-	if a := ep.Local.Addr().Unmap(); a.IsValid() && !a.IsUnspecified() {
-		switch {
-		case !a.Is4():
-			return fmt.Errorf("%w: local %v", ErrEndpoint, ep.Local)
-		case w.bound.Addr().IsUnspecified():
-			src = a
-		case a != w.bound.Addr():
-			return fmt.Errorf("%w: local %v, bound to %v", ErrEndpoint, a, w.bound.Addr())
-		}
-	}
-	var oob []byte
-	if src.IsValid() || ep.TOS != 0 || ep.TTL != 0 {
-		oob = sendControl(make([]byte, 0, sendControlLen), src, ep.TOS, ep.TTL)
-	}
-	_, _, err := w.udp.WriteMsgUDPAddrPort(b, oob, dst)
-	return err
-}
-
-// sendControl appends the control messages of one datagram to b: the
-// source address (if valid), the TOS and the TTL (if not 0).
+// sendControl appends the control messages of one datagram to b, within
+// its capacity (sendControlLen bytes): the source address (if valid), the
+// TOS and the TTL (if not 0).
 func sendControl(b []byte, src netip.Addr, tos, ttl uint8) []byte {
 	if src.IsValid() {
 		var info unix.Inet4Pktinfo
 		info.Spec_dst = src.As4()
-		b = appendCmsg(b, unix.IP_PKTINFO, unsafe.Slice((*byte)(unsafe.Pointer(&info)), unix.SizeofInet4Pktinfo))
+		b = appendCmsg(b, unix.IPPROTO_IP, unix.IP_PKTINFO, unsafe.Slice((*byte)(unsafe.Pointer(&info)), unix.SizeofInet4Pktinfo))
 	}
 	var v [4]byte
 	if tos != 0 {
 		binary.NativeEndian.PutUint32(v[:], uint32(tos))
-		b = appendCmsg(b, unix.IP_TOS, v[:])
+		b = appendCmsg(b, unix.IPPROTO_IP, unix.IP_TOS, v[:])
 	}
 	if ttl != 0 {
 		binary.NativeEndian.PutUint32(v[:], uint32(ttl))
-		b = appendCmsg(b, unix.IP_TTL, v[:])
+		b = appendCmsg(b, unix.IPPROTO_IP, unix.IP_TTL, v[:])
 	}
 	return b
 }
 
-// appendCmsg appends one IPPROTO_IP control message, padded to
-// CmsgSpace.
-func appendCmsg(b []byte, typ int32, data []byte) []byte {
+// appendCmsg appends one control message, padded to CmsgSpace; it
+// allocates only if b lacks the capacity.
+func appendCmsg(b []byte, level, typ int32, data []byte) []byte {
 	start := len(b)
-	b = append(b, make([]byte, unix.CmsgSpace(len(data)))...)
+	b = slices.Grow(b, unix.CmsgSpace(len(data)))[:start+unix.CmsgSpace(len(data))]
+	clear(b[start:])
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[start]))
-	h.Level = unix.IPPROTO_IP
+	h.Level = level
 	h.Type = typ
 	h.SetLen(unix.CmsgLen(len(data)))
 	copy(b[start+unix.CmsgLen(0):], data)
 	return b
 }
 
-func (w *linuxWire) BatchSize() int { return 1 }
+// BatchSize is the number of packets one receive call returns at most
+// and one Send carries in a single sendmmsg.
+func (w *linuxWire) BatchSize() int { return batchSize }
 
 // Close closes the sockets once: receivers blocked in the poller return
 // net.ErrClosed at once.

@@ -110,7 +110,7 @@ func TestLinuxUDP(t *testing.T) {
 	la, lb := loopback()
 	a := newEndpoint(t, LinuxConfig{Local: la})
 	b := newEndpoint(t, LinuxConfig{Local: lb})
-	require.Equal(t, 1, a.w.BatchSize())
+	require.Equal(t, batchSize, a.w.BatchSize())
 	require.Equal(t, 3, a.fns)
 
 	// An ESP payload with TOS and TTL asked for, from the bound address.
@@ -342,9 +342,9 @@ func TestParseControlNoAllocs(t *testing.T) {
 	info.Addr = [4]byte{192, 0, 2, 1}
 	var ttl [4]byte
 	binary.NativeEndian.PutUint32(ttl[:], 9)
-	oob := appendCmsg(nil, unix.IP_PKTINFO, unsafe.Slice((*byte)(unsafe.Pointer(&info)), unix.SizeofInet4Pktinfo))
-	oob = appendCmsg(oob, unix.IP_TOS, []byte{0xb8})
-	oob = appendCmsg(oob, unix.IP_TTL, ttl[:])
+	oob := appendCmsg(nil, unix.IPPROTO_IP, unix.IP_PKTINFO, unsafe.Slice((*byte)(unsafe.Pointer(&info)), unix.SizeofInet4Pktinfo))
+	oob = appendCmsg(oob, unix.IPPROTO_IP, unix.IP_TOS, []byte{0xb8})
+	oob = appendCmsg(oob, unix.IPPROTO_IP, unix.IP_TTL, ttl[:])
 	ep := Endpoint{Local: netip.MustParseAddrPort("0.0.0.0:4500")}
 	allocs := testing.AllocsPerRun(100, func() { parseControl(oob, &ep) })
 	require.Zero(t, allocs)
@@ -361,13 +361,7 @@ func TestParseControlNoAllocs(t *testing.T) {
 // messages and received with them, does not allocate.
 func TestLinuxUDPAllocs(t *testing.T) {
 	netnstest.RequireRoot(t)
-	la, lb := loopback()
-	a, err := NewLinux(LinuxConfig{Local: la})
-	require.NoError(t, err)
-	defer a.Close()
-	b, err := NewLinux(LinuxConfig{Local: lb})
-	require.NoError(t, err)
-	defer b.Close()
+	la, lb, a, b := wirePair(t)
 	fns, err := b.Open()
 	require.NoError(t, err)
 
@@ -388,4 +382,160 @@ func TestLinuxUDPAllocs(t *testing.T) {
 	require.Zero(t, send, "Send")
 	require.Zero(t, recv, "receive")
 	require.Equal(t, netip.AddrPortFrom(la, NATTPort), reps[0].Remote)
+}
+
+// gsoBatch returns count ESP-like payloads of size bytes (the last one
+// last bytes), each starting with its index.
+func gsoBatch(count, size, last int) [][]byte {
+	bufs := make([][]byte, count)
+	for i := range bufs {
+		n := size
+		if i == count-1 {
+			n = last
+		}
+		bufs[i] = bytes.Repeat([]byte{byte(i)}, n)
+	}
+	return bufs
+}
+
+// TestLinuxGSOGRO: a batch of same-size datagrams to one endpoint leaves
+// in one UDP_SEGMENT send and arrives as one UDP_GRO aggregate, which the
+// receive function cuts into the datagrams again, in order, also when
+// the caller's batch is smaller than the aggregate. Without GSO (a kernel
+// that refused it) the same batch goes one datagram per message.
+func TestLinuxGSOGRO(t *testing.T) {
+	netnstest.RequireRoot(t)
+	la, lb, a, b := wirePair(t)
+	aw, bw := a.(*linuxWire), b.(*linuxWire)
+	require.True(t, aw.gso.Load(), "this kernel has UDP GSO")
+	r := newReceiver(bw.udpRC, KindUDP, bw.bound)
+
+	for _, tc := range []struct {
+		name  string
+		gso   bool
+		batch int // the caller's receive batch
+	}{
+		{"gso", true, batchSize},
+		{"gso small batch", true, 7},
+		{"no gso", false, batchSize},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			aw.gso.Store(tc.gso)
+			const count, size, last = 40, 1400, 333
+			pkts := gsoBatch(count, size, last)
+			ep := Endpoint{Kind: KindUDP, Remote: netip.AddrPortFrom(lb, NATTPort), TOS: 0x10}
+			eps := make([]Endpoint, count)
+			for i := range eps {
+				eps[i] = ep
+			}
+			n, err := a.Send(pkts, eps)
+			require.NoError(t, err)
+			require.Equal(t, count, n)
+
+			bufs := make([][]byte, tc.batch)
+			for i := range bufs {
+				bufs[i] = make([]byte, 2048)
+			}
+			sizes, reps := make([]int, tc.batch), make([]Endpoint, tc.batch)
+			var got [][]byte
+			for len(got) < count {
+				n, err := r.receive(bufs, sizes, reps)
+				require.NoError(t, err)
+				for i := range n {
+					require.Equal(t, Endpoint{Kind: KindUDP, Local: netip.AddrPortFrom(lb, NATTPort),
+						Remote: netip.AddrPortFrom(la, NATTPort), TOS: 0x10, TTL: 64}, reps[i])
+					got = append(got, append([]byte(nil), bufs[i][:sizes[i]]...))
+				}
+			}
+			require.Equal(t, pkts, got)
+			if tc.gso {
+				require.Greater(t, int(r.m.hdrs[0].Len), size, "the first message was a GRO aggregate")
+			}
+		})
+	}
+}
+
+// TestLinuxMixedBatch: one Send with UDP payloads to two peers and raw
+// IPv4 packets in between keeps the order of each kind and reports the
+// whole batch sent.
+func TestLinuxMixedBatch(t *testing.T) {
+	netnstest.RequireRoot(t)
+	la, lb := loopback()
+	a := newEndpoint(t, LinuxConfig{Local: la})
+	b := newEndpoint(t, LinuxConfig{Local: lb})
+	body := bytes.Repeat([]byte{0x5a}, 40)
+	binary.BigEndian.PutUint32(body, 0x1001)
+	raw := ipv4(la, lb, 50, body)
+	toB := Endpoint{Kind: KindUDP, Remote: netip.AddrPortFrom(lb, NATTPort)}
+	toA := Endpoint{Kind: KindUDP, Remote: netip.AddrPortFrom(la, NATTPort)}
+	pkts := [][]byte{{1, 1}, {2, 2}, raw, {3, 3}, {4}, {5, 5}}
+	eps := []Endpoint{toB, toB, {Kind: KindIP}, toB, toA, toB}
+	n, err := a.w.Send(pkts, eps)
+	require.NoError(t, err)
+	require.Equal(t, len(pkts), n)
+	var udp [][]byte
+	sawRaw := false
+	for range 5 {
+		r := b.next(t)
+		if r.fn == 1 {
+			sawRaw = true
+			require.Equal(t, body, tuntest.IPv4(r.data).Payload())
+			continue
+		}
+		udp = append(udp, r.data)
+	}
+	require.True(t, sawRaw)
+	require.Equal(t, [][]byte{{1, 1}, {2, 2}, {3, 3}, {5, 5}}, udp)
+	require.Equal(t, []byte{4}, a.next(t).data)
+}
+
+// TestLinuxGSOAllocs: a batch send with GSO and its batch receipt do not
+// allocate.
+func TestLinuxGSOAllocs(t *testing.T) {
+	netnstest.RequireRoot(t)
+	_, lb, a, b := wirePair(t)
+	fns, err := b.Open()
+	require.NoError(t, err)
+
+	const count, runs = 16, 20
+	pkts := gsoBatch(count, 1200, 1200)
+	eps := make([]Endpoint, count)
+	for i := range eps {
+		eps[i] = Endpoint{Kind: KindUDP, Remote: netip.AddrPortFrom(lb, NATTPort), TTL: 9}
+	}
+	send := testing.AllocsPerRun(runs, func() {
+		if _, err := a.Send(pkts, eps); err != nil {
+			t.Fatal(err)
+		}
+	})
+	bufs := make([][]byte, count)
+	for i := range bufs {
+		bufs[i] = make([]byte, 1<<16)
+	}
+	sizes, reps := make([]int, count), make([]Endpoint, count)
+	recv := testing.AllocsPerRun(runs, func() {
+		for got := 0; got < count; {
+			n, err := fns[0](bufs, sizes, reps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += n
+		}
+	})
+	require.Zero(t, send, "Send")
+	require.Zero(t, recv, "receive")
+}
+
+// wirePair returns two unopened wires on the loopback addresses of
+// loopback(), closed by t.Cleanup.
+func wirePair(t *testing.T) (la, lb netip.Addr, a, b Wire) {
+	t.Helper()
+	la, lb = loopback()
+	a, err := NewLinux(LinuxConfig{Local: la})
+	require.NoError(t, err)
+	t.Cleanup(func() { a.Close() })
+	b, err = NewLinux(LinuxConfig{Local: lb})
+	require.NoError(t, err)
+	t.Cleanup(func() { b.Close() })
+	return la, lb, a, b
 }

@@ -2,11 +2,17 @@
 // network stack: a TUN device that carries raw IPv4 packets (no link-layer
 // header, no packet-information prefix).
 //
-// The Device interface has wireguard-go's batch shape so that a later
-// implementation with virtio-net headers (IFF_VNET_HDR, GSO/GRO) can hand
-// the data path many packets per system call without changing any caller.
-// The implementation here, Create, uses github.com/songgao/water and moves
-// one packet per call (BatchSize 1).
+// The Device interface has wireguard-go's batch shape, so that a device
+// with virtio-net headers hands the data path many packets per system call
+// without changing any caller. Two kernel implementations exist on Linux:
+//
+//   - Create uses github.com/songgao/water and moves one packet per call
+//     (BatchSize 1);
+//   - CreateOffload opens /dev/net/tun with IFF_VNET_HDR and TCP
+//     segmentation offload (offload_linux.go): one Read returns the
+//     segments of a TCP packet of up to 64 KiB, cut in user space, and
+//     Write merges consecutive segments of a TCP flow into one write
+//     (BatchSize OffloadBatchSize).
 //
 // Package tuntest holds an in-memory Device for tests.
 package tun
@@ -34,8 +40,10 @@ type Device interface {
 	//
 	// Each bufs[i] should have room for offset+MTU bytes; a packet that
 	// does not fit is truncated by the kernel (water) or rejected with
-	// io.ErrShortBuffer (tuntest). The caller owns bufs and sizes; the
-	// device keeps no reference after Read returns.
+	// io.ErrShortBuffer (tuntest, CreateOffload). CreateOffload drops a
+	// TCP packet with more segments than len(bufs) and reports
+	// ErrTooManySegments, which is an io.ErrShortBuffer. The caller owns
+	// bufs and sizes; the device keeps no reference after Read returns.
 	//
 	// n > 0 and err != nil may come together: the first n packets are
 	// valid. After Close, Read returns an error satisfying
@@ -44,8 +52,9 @@ type Device interface {
 
 	// Write writes one packet per buffer, bufs[i][offset:], and returns
 	// how many were written; on error, bufs[n] is the packet that failed
-	// and the rest were not attempted. Write does not keep or modify the
-	// buffers. After Close, Write returns an error satisfying
+	// and the rest were not attempted (a device that merged bufs[n] with
+	// the packets after it reports the first of them). Write does not
+	// keep or modify the buffers. After Close, Write returns an error satisfying
 	// errors.Is(err, os.ErrClosed).
 	Write(bufs [][]byte, offset int) (int, error)
 

@@ -38,14 +38,28 @@ func waitGone(name string, timeout time.Duration) error {
 	}
 }
 
-func TestWaterDevice(t *testing.T) {
+// TestDevice runs both kernel devices through the Device contract: the
+// plain one (water) and the vnet-hdr one with offloads.
+func TestDevice(t *testing.T) {
 	requireTUN(t)
-	name := fmt.Sprintf("gntest%d", os.Getpid())
+	for _, tc := range []struct {
+		name   string
+		create func(string, int) (tun.Device, error)
+		batch  int
+	}{
+		{"gntest", tun.Create, 1},
+		{"gnoffl", tun.CreateOffload, tun.OffloadBatchSize},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testDevice(t, tc.create, fmt.Sprintf("%s%d", tc.name, os.Getpid()), tc.batch) })
+	}
+}
+
+func testDevice(t *testing.T, create func(string, int) (tun.Device, error), name string, batch int) {
 	const mtu = 1400
 
-	dev, err := tun.Create(name, mtu)
+	dev, err := create(name, mtu)
 	if err != nil {
-		t.Fatalf("Create(%q, %d): %v", name, mtu, err)
+		t.Fatalf("create(%q, %d): %v", name, mtu, err)
 	}
 	t.Cleanup(func() {
 		dev.Close() // idempotent: a no-op when the test closed it already
@@ -60,8 +74,8 @@ func TestWaterDevice(t *testing.T) {
 	if got, err := dev.MTU(); err != nil || got != mtu {
 		t.Errorf("MTU() = %d, %v; want %d", got, err, mtu)
 	}
-	if got := dev.BatchSize(); got != 1 {
-		t.Errorf("BatchSize() = %d, want 1", got)
+	if got := dev.BatchSize(); got != batch {
+		t.Errorf("BatchSize() = %d, want %d", got, batch)
 	}
 	ifi, err := net.InterfaceByName(name)
 	if err != nil {
@@ -83,9 +97,9 @@ func TestWaterDevice(t *testing.T) {
 	}
 
 	// Same name while the first device is open: the kernel refuses.
-	if dup, err := tun.Create(name, mtu); err == nil {
+	if dup, err := create(name, mtu); err == nil {
 		dup.Close()
-		t.Errorf("second Create(%q) succeeded, want an error", name)
+		t.Errorf("second create(%q) succeeded, want an error", name)
 	}
 
 	// One packet with headroom. The destination is TEST-NET-1 (RFC 5737)
