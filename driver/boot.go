@@ -21,7 +21,8 @@ import (
 // related), DHCP and the exemptions; BootPermit removes every rule. The
 // exemptions are mirrored (sadb.BootExemption). Like Apply it must be
 // atomic and leave the rules unchanged on error; the Apply that follows
-// replaces the boot rules atomically too.
+// replaces the boot rules atomically too. Boot mode, like the policy,
+// covers IPv4 only.
 type BootEnforcer interface {
 	Enforcer
 	ApplyBoot(mode sadb.BootMode, ex []sadb.BootExemption) error

@@ -17,6 +17,7 @@ package driver
 import (
 	"net/netip"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -34,12 +35,13 @@ const routeMark = 0x4500
 // newRoutedLab builds the routed transport-mode lab for a suite's
 // transform: mirrored negotiate filters between the wire addresses, the
 // four SAs, both drivers started with their Routers, the capture on B.
-func newRoutedLab(t *testing.T, proto Protocol, cipher ipsec.Cipher, hash ipsec.Hash, encap bool) *lab {
+func newRoutedLab(t *testing.T, proto Protocol, cipher ipsec.Cipher, hash ipsec.Hash, encap, bundle bool) *lab {
 	t.Helper()
 	n := byte(labSeq.Add(1)%250 + 1)
 	l := &lab{
-		wireA: netip.AddrFrom4([4]byte{10, 96, n, 1}),
-		wireB: netip.AddrFrom4([4]byte{10, 96, n, 2}),
+		wireA:  netip.AddrFrom4([4]byte{10, 96, n, 1}),
+		wireB:  netip.AddrFrom4([4]byte{10, 96, n, 2}),
+		bundle: bundle,
 	}
 	topo := topology{
 		name: "routed", mode: ModeTransport,
@@ -62,16 +64,19 @@ func newRoutedLab(t *testing.T, proto Protocol, cipher ipsec.Cipher, hash ipsec.
 // TCP stream. The Routers put the peer's address into the TUN device, the
 // marked wire sockets send the ESP past it, and the capture on B's veth
 // proves that only ESP (protocol 50, or UDP 4500) with the SAs' SPIs
-// crossed, no cleartext ICMP or TCP. Close removes the routes and rules.
+// crossed, no cleartext ICMP or TCP; with AH+ESP bundles, only AH with
+// the bundle's ESP inside. Close removes the routes and rules.
 func TestNetnsTransportRouted(t *testing.T) {
 	netnstest.RequireRoot(t)
 	before := runtime.NumGoroutine()
-	for _, tc := range netnsTransforms {
+	cases := append(slices.Clone(netnsTransforms),
+		netnsTransform{"AH-SHA1+ESP-3DES-SHA1 bundle", ipsec.Cipher3DES, ipsec.HashSHA1, false, true, false})
+	for _, tc := range cases {
 		if tc.offload {
 			continue // the routed lab has no offload variant
 		}
 		t.Run(tc.name, func(t *testing.T) {
-			l := newRoutedLab(t, ProtocolESP, tc.cipher, tc.hash, tc.encap)
+			l := newRoutedLab(t, ProtocolESP, tc.cipher, tc.hash, tc.encap, tc.bundle)
 
 			l.sendEcho(t, 1)
 			require.True(t, l.awaitReply(t, 1, netnsWait), "no echo reply")

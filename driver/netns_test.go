@@ -33,6 +33,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/gonetsh/gonetsh/driver/ah"
 	"github.com/gonetsh/gonetsh/driver/conn"
 	"github.com/gonetsh/gonetsh/driver/esp"
 	"github.com/gonetsh/gonetsh/driver/nft"
@@ -73,6 +74,7 @@ type lab struct {
 	wireA, wireB netip.Addr
 	capture      *netnstest.Capture // on B's end of the veth
 	icmp         *net.IPConn        // raw ICMP socket of A, bound to innerA
+	bundle       bool               // AH+ESP bundles (AH SHA1 with the suite's ESP), not single SAs
 }
 
 // gateway is one namespace with its driver.
@@ -152,8 +154,12 @@ func (l *lab) start(t *testing.T) {
 	t.Helper()
 	policy(t, l.a.d, l.s.topo.aSPD...)
 	policy(t, l.b.d, l.s.topo.bSPD...)
-	l.s.installAB(t, l.a.d, l.b.d, sadb.Lifetime{}, sadb.Lifetime{})
-	l.s.installBA(t, l.a.d, l.b.d)
+	if l.bundle {
+		installBundle(t, l.s, l.a.d, l.b.d)
+	} else {
+		l.s.installAB(t, l.a.d, l.b.d, sadb.Lifetime{}, sadb.Lifetime{})
+		l.s.installBA(t, l.a.d, l.b.d)
+	}
 	require.NoError(t, l.a.d.Start())
 	require.NoError(t, l.b.d.Start())
 
@@ -444,9 +450,9 @@ func (l *lab) whyBad(p netnstest.Packet) string {
 	if bytes.Contains(p.Data, plainMarker) {
 		return "plaintext on the wire"
 	}
-	src, dst, spi := l.wireA, l.wireB, uint32(spiAB)
+	src, dst, spi, ahSPI := l.wireA, l.wireB, uint32(spiAB), uint32(spiAHAB)
 	if p.Outgoing {
-		src, dst, spi = l.wireB, l.wireA, spiBA
+		src, dst, spi, ahSPI = l.wireB, l.wireA, spiBA, spiAHBA
 	}
 	if ip.Src() != src || ip.Dst() != dst {
 		return fmt.Sprintf("%v -> %v, want %v -> %v", ip.Src(), ip.Dst(), src, dst)
@@ -458,7 +464,13 @@ func (l *lab) whyBad(p netnstest.Packet) string {
 			return "UDP, not 4500 -> 4500"
 		}
 		body = body[8:]
-	case !l.s.encap && ip.Protocol() == esp.ProtocolESP:
+	case l.bundle && ip.Protocol() == esp.ProtocolAH:
+		h := ah.Header(body)
+		if len(body) < 24+8 || h.SPI() != ahSPI || h.NextHeader() != esp.ProtocolESP {
+			return fmt.Sprintf("not AH %#x with ESP inside", ahSPI)
+		}
+		body = body[24:] // AH with a 96-bit ICV
+	case !l.s.encap && !l.bundle && ip.Protocol() == esp.ProtocolESP:
 		if len(body) < 8 {
 			return "short ESP"
 		}
@@ -520,18 +532,24 @@ func tunnelStats(st Stats, blocked uint64) Stats {
 	}
 }
 
-// netnsTransforms are the ESP transforms the netns labs run: AEAD in UDP
-// and a CBC cipher with HMAC as protocol 50.
-var netnsTransforms = []struct {
+// netnsTransform is an ESP transform of a netns lab; bundle adds AH
+// (HMAC-SHA1-96) around it; offload gives TestNetns's TUN devices TSO and
+// GRO (tun.CreateOffload).
+type netnsTransform struct {
 	name    string
 	cipher  ipsec.Cipher
 	hash    ipsec.Hash
 	encap   bool
-	offload bool // TUN devices with TSO and GRO (tun.CreateOffload); TestNetns only
-}{
-	{"AES-GCM-128 ESP in UDP 4500", ipsec.CipherAESGCM128, ipsec.HashNone, true, false},
-	{"3DES-SHA1 ESP protocol 50", ipsec.Cipher3DES, ipsec.HashSHA1, false, false},
-	{"AES-GCM-128 ESP in UDP 4500 TUN offload", ipsec.CipherAESGCM128, ipsec.HashNone, true, true},
+	bundle  bool
+	offload bool
+}
+
+// netnsTransforms are the ESP transforms the netns labs run: AEAD in UDP
+// and a CBC cipher with HMAC as protocol 50.
+var netnsTransforms = []netnsTransform{
+	{"AES-GCM-128 ESP in UDP 4500", ipsec.CipherAESGCM128, ipsec.HashNone, true, false, false},
+	{"3DES-SHA1 ESP protocol 50", ipsec.Cipher3DES, ipsec.HashSHA1, false, false, false},
+	{"AES-GCM-128 ESP in UDP 4500 TUN offload", ipsec.CipherAESGCM128, ipsec.HashNone, true, false, true},
 }
 
 // TestNetns runs the kernel's own traffic through two drivers on real

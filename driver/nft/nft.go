@@ -57,7 +57,9 @@
 //	}
 //
 // Permit mode has no table. The first Apply replaces the boot table by
-// the policy's in its one transaction.
+// the policy's in its one transaction. Like the policy's, the boot rules
+// are IPv4 only (family ip): the Windows Server 2003 IPsec driver, whose
+// bootmode this is, never filtered IPv6.
 //
 // github.com/google/nftables is used rather than the nft binary or
 // iptables: it is maintained, pure Go, speaks the nf_tables netlink API
