@@ -44,6 +44,7 @@ type Service struct {
 	*Plane
 	Driver *driver.Driver
 	TUN    string
+	mark   uint32
 }
 
 // Open creates the data plane. Nothing moves until Start.
@@ -101,7 +102,7 @@ func Open(cfg Config) (*Service, error) {
 		return fail(err)
 	}
 	p.AttachDriver(d)
-	return &Service{Plane: p, Driver: d, TUN: cfg.TUN}, nil
+	return &Service{Plane: p, Driver: d, TUN: cfg.TUN, mark: cfg.Mark}, nil
 }
 
 // Start starts the driver and opens the IKE socket on UDP 500.
@@ -109,7 +110,7 @@ func (s *Service) Start() error {
 	if err := s.Driver.Start(); err != nil {
 		return fmt.Errorf("dataplane: %w", err)
 	}
-	return s.ListenIKE(PortIKE)
+	return s.ListenIKE(PortIKE, s.mark)
 }
 
 // Close stops the IKE socket and the driver, which removes its kernel

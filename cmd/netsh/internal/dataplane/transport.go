@@ -1,12 +1,15 @@
 package dataplane
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 )
 
 // IKE ports (RFC 2409, RFC 3947).
@@ -19,14 +22,27 @@ const (
 // the calling thread's network namespace and starts the routine that
 // hands its datagrams to the negotiator. Datagrams on the NAT-T port
 // arrive through the driver (Hooks). Close stops it.
-func (p *Plane) ListenIKE(port uint16) error {
+//
+// The socket carries mark (SO_MARK, when not zero) as the driver's do, so
+// that policy routing sends IKE to a protected peer on the wire and not
+// into the TUN device.
+func (p *Plane) ListenIKE(port uint16, mark uint32) error {
 	if port == 0 {
 		port = PortIKE
 	}
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{Port: int(port)})
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		if mark == 0 {
+			return nil
+		}
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(mark)) })
+		return errors.Join(err, serr)
+	}}
+	pc0, err := lc.ListenPacket(context.Background(), "udp4", fmt.Sprintf(":%d", port))
 	if err != nil {
 		return fmt.Errorf("dataplane: IKE socket: %w", err)
 	}
+	c := pc0.(*net.UDPConn)
 	pc := ipv4.NewPacketConn(c)
 	if err := pc.SetControlMessage(ipv4.FlagDst, true); err != nil {
 		c.Close()
