@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -179,24 +178,9 @@ func (it *interop) checkKeys(t *testing.T, in, out ipsec.SAParams, weInitiated b
 	t.Helper()
 	log := it.peer.Log()
 	keys := map[string]string{}
-	lines := strings.Split(log, "\n")
-	for i, l := range lines {
-		for _, what := range []string{"encryption initiator key", "encryption responder key", "integrity initiator key", "integrity responder key"} {
-			if !strings.Contains(l, what+" =>") {
-				continue
-			}
-			var hexb strings.Builder
-			for _, h := range lines[i+1:] {
-				j := strings.Index(h, ": ")
-				if j < 0 || !strings.Contains(h, "   ") {
-					break
-				}
-				// "  16: 19 D4 ... 58 C7  ..x...": the hex ends at
-				// the double space before the ASCII column.
-				hexPart, _, _ := strings.Cut(h[j+2:], "  ")
-				hexb.WriteString(strings.ToLower(strings.ReplaceAll(hexPart, " ", "")))
-			}
-			keys[what] = hexb.String()
+	for _, what := range []string{"encryption initiator key", "encryption responder key", "integrity initiator key", "integrity responder key"} {
+		if d := charonDump(log, what+" =>"); d != "" {
+			keys[what] = d
 		}
 	}
 	if len(keys) < 2 {
