@@ -76,7 +76,7 @@ func (n *Negotiator) informationalReceive(mm *mmState, local, remote netip.AddrP
 		n.stats.InvalidPacketsReceived++
 		return
 	}
-	m, rest, _, err := openHashed(mm.keys, h, msg, phase2IV(mm.keys, mm.iv, h.MsgID))
+	m, rest, _, err := n.openHashed(mm.keys, h, msg, phase2IV(mm.keys, mm.iv, h.MsgID))
 	if err != nil || !hmacEqual(m.Payloads[0].Body, infoHash(mm.keys, h.MsgID, rest)) {
 		n.stats.InvalidPacketsReceived++
 		n.log.Debug("informational dropped", "remote", remote, "err", err)

@@ -79,10 +79,18 @@ type Negotiator struct {
 	qsas    []*qmSA
 	stats   ipsec.IKEStats
 	outbox  []outMsg // sent after mu is released
+	cur     inbound  // the datagram being handled, for the exchange log
 	closed  bool
 	stop    chan struct{}
 	done    chan struct{}
 	started bool
+}
+
+// inbound is a received encrypted datagram, logged once decrypted.
+type inbound struct {
+	local, remote netip.AddrPort
+	msg           []byte
+	logged        bool
 }
 
 type outMsg struct {
@@ -259,6 +267,33 @@ func (n *Negotiator) exchangeLog(dir string, local, remote netip.AddrPort, msg [
 		h.CookieI, h.CookieR, h.MsgID, what, encryptedMark(h.Flags), len(msg))
 }
 
+// logPlain logs a received unencrypted message with its payloads.
+func (n *Negotiator) logPlain(local, remote netip.AddrPort, msg []byte) {
+	if n.cfg.ExchangeLog == nil {
+		return
+	}
+	what := "(malformed)"
+	if m, err := Decode(msg); err == nil {
+		what = m.summary()
+	}
+	n.exchangeLog("recv", local, remote, msg, what)
+}
+
+// open decrypts the message being received (openEncrypted) and logs it
+// with its payloads.
+func (n *Negotiator) open(k *phase1Keys, h Header, msg, iv []byte) (*Message, []byte, error) {
+	m, next, err := openEncrypted(k, h, msg, iv)
+	if n.cfg.ExchangeLog != nil && bytes.Equal(msg, n.cur.msg) {
+		what := "(undecryptable)"
+		if err == nil {
+			what = m.summary()
+		}
+		n.exchangeLog("recv", n.cur.local, n.cur.remote, msg, what)
+		n.cur.logged = true
+	}
+	return m, next, err
+}
+
 func exchangeName(e uint8) string {
 	switch e {
 	case exchIdentity:
@@ -303,7 +338,7 @@ func (n *Negotiator) receive(local, remote netip.AddrPort, msg []byte) {
 	mm := n.mms[h.CookieI]
 	if mm == nil {
 		if h.Exchange == exchIdentity && h.CookieR == ([8]byte{}) && h.MsgID == 0 && h.Flags&flagEncryption == 0 {
-			n.exchangeLog("recv", local, remote, msg, "")
+			n.logPlain(local, remote, msg)
 			n.respondMM1(local, remote, h, msg)
 			return
 		}
@@ -315,7 +350,17 @@ func (n *Negotiator) receive(local, remote netip.AddrPort, msg []byte) {
 		n.stats.InvalidCookiesReceived++
 		return
 	}
-	n.exchangeLog("recv", local, remote, msg, "")
+	if h.Flags&flagEncryption == 0 {
+		n.logPlain(local, remote, msg)
+	} else {
+		n.cur = inbound{local: local, remote: remote, msg: msg}
+		defer func() {
+			if !n.cur.logged {
+				n.exchangeLog("recv", local, remote, msg, "(not decrypted)")
+			}
+			n.cur = inbound{}
+		}()
+	}
 	switch h.Exchange {
 	case exchIdentity:
 		n.mainModeReceive(mm, local, remote, h, msg)

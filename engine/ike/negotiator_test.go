@@ -420,3 +420,64 @@ func TestResponderRekeyFallback(t *testing.T) {
 	checkPaired(t, b, a)
 	_ = mn
 }
+
+// The ikelogging log has a line per message each way, with payloads,
+// and no key material.
+func TestExchangeLog(t *testing.T) {
+	var logA strings.Builder
+	first := true
+	a, b, mn, _ := newPair(t, pairOpts{pskA: "secret--", forceEncap: true, cfg: func(c *Config) {
+		if first {
+			c.ExchangeLog = &logA
+			first = false
+		}
+	}})
+	acquire(a, b, 1, true)
+	lines := strings.Split(strings.TrimSpace(logA.String()), "\n")
+	if len(lines) != mn.sent {
+		t.Errorf("%d log lines for %d datagrams:\n%s", len(lines), mn.sent, logA.String())
+	}
+	for _, want := range []string{"send main-mode", "recv main-mode", "[ SA V V V ]", "[ KE No NAT-D NAT-D ]",
+		"[ ID HASH N ] [E]", "recv main-mode 192.0.2.1:4500<->192.0.2.2:4500", "[ ID HASH ] [E]",
+		"send quick-mode", "[ HASH SA No ID ID ] [E]", "recv quick-mode", "[ HASH ] [E]"} {
+		if !strings.Contains(logA.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logA.String())
+		}
+	}
+	a.n.mu.Lock()
+	var secrets [][]byte
+	for _, mm := range a.n.mms {
+		secrets = append(secrets, mm.keys.skeyid, mm.keys.skeyidD, mm.keys.ka, []byte("secret--"))
+	}
+	a.n.mu.Unlock()
+	for _, sa := range a.kernel.list() {
+		secrets = append(secrets, sa.EncKey, sa.AuthKey)
+	}
+	for _, s := range secrets {
+		if strings.Contains(logA.String(), fmt.Sprintf("%x", s[:8])) || strings.Contains(logA.String(), string(s)) {
+			t.Errorf("log holds key material %x", s)
+		}
+	}
+}
+
+// UDP-encapsulated transport mode carries NAT-OA payloads (RFC 3947
+// section 5.2) and installs encapsulated transport SAs.
+func TestEncapTransport(t *testing.T) {
+	var log strings.Builder
+	first := true
+	a, b, _, _ := newPair(t, pairOpts{forceEncap: true, cfg: func(c *Config) {
+		if first {
+			c.ExchangeLog = &log
+			first = false
+		}
+	}})
+	acquire(a, b, 1, false)
+	checkPaired(t, a, b)
+	o := a.kernel.byDir(ipsec.Outbound)[0]
+	if o.Mode != ipsec.ModeTransport || !o.Encap {
+		t.Errorf("SA %+v", o)
+	}
+	if !strings.Contains(log.String(), "[ HASH SA No ID ID NAT-OA NAT-OA ]") {
+		t.Errorf("no NAT-OA:\n%s", log.String())
+	}
+}
