@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -46,6 +47,7 @@ type interopSuite struct {
 	charonPSK                        string        // when not empty, differs from ours
 	childRekey, childLife, childRand time.Duration // charon's CHILD_SA rekey, life and rand time
 	cert                             bool          // RSA signatures with certificates instead of the PSK
+	dpdCharon, dpdOurs               time.Duration // DPD delays
 }
 
 const interopPSK = "gonetsh interop psk"
@@ -70,7 +72,7 @@ func startInterop(t *testing.T, s interopSuite) *interop {
 	}
 	conn := charontest.Conn{
 		LocalAddrs: charontest.Addrs(p.OuterB), RemoteAddrs: charontest.Addrs(p.OuterA),
-		PSK: []byte(psk), Proposals: []string{s.ike}, KeyingTries: 1,
+		PSK: []byte(psk), Proposals: []string{s.ike}, KeyingTries: 1, DPDDelay: s.dpdCharon,
 		Children: []charontest.Child{{
 			LocalTS: charontest.Host(p.InnerB), RemoteTS: charontest.Host(p.InnerA),
 			ESPProposals: []string{s.esp}, RekeyTime: s.childRekey, LifeTime: s.childLife, RandTime: s.childRand,
@@ -98,7 +100,7 @@ func startInterop(t *testing.T, s interopSuite) *interop {
 		mm:   ipsec.MMPolicy{Name: "mm", Offers: []ipsec.MMOffer{s.mm}, Lifetime: 28800},
 		qm:   ipsec.QMPolicy{Name: "qm", Offers: []ipsec.QMOffer{s.qm}, PFS: s.pfs, PFSGroup: s.pfsGroup},
 	}}
-	n, err := New(Config{Kernel: it.kernel, Policy: it.policy, Transport: u, ExchangeLog: logs, Certificates: certs,
+	n, err := New(Config{Kernel: it.kernel, Policy: it.policy, Transport: u, ExchangeLog: logs, Certificates: certs, DPDDelay: s.dpdOurs,
 		Logger:             slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		RetransmitInterval: 500 * time.Millisecond, RetransmitTries: 3})
 	if err != nil {
@@ -408,5 +410,51 @@ func TestCharonRekey(t *testing.T) {
 		if st := it.n.Stats(); st.IKEQuickMode < 2 || st.IKEMainMode != 1 {
 			t.Errorf("stats %+v", st)
 		}
+	})
+}
+
+// DPD both ways (RFC 3706): each end's R-U-THERE gets its ACK and the
+// SAs stay up. (A peer probes only when idle, so one prober at a time.)
+func TestCharonDPD(t *testing.T) {
+	alive := func(t *testing.T, it *interop) {
+		if len(it.n.MMSAs()) != 1 || len(it.kernel.list()) != 2 {
+			t.Errorf("SAs gone: %d MM, %d SAs", len(it.n.MMSAs()), len(it.kernel.list()))
+		}
+		if sas, _ := it.peer.ListSAs(); len(sas) != 1 || sas[0].State != "ESTABLISHED" {
+			t.Errorf("charon: %+v", sas)
+		}
+	}
+	t.Run("we-probe", func(t *testing.T) {
+		s := interopSuites[0]
+		s.dpdOurs = 500 * time.Millisecond
+		it := startInterop(t, s)
+		it.acquire(1)
+		it.check(t, s, true)
+		var seq uint32
+		ok := waitFor(6*time.Second, func() bool {
+			it.n.mu.Lock()
+			defer it.n.mu.Unlock()
+			for _, mm := range it.n.mms {
+				seq = mm.dpd.seq
+				return mm.dpd.seq >= 3 && !mm.dpd.outstanding
+			}
+			return false
+		})
+		if !ok {
+			t.Errorf("our R-U-THEREs unanswered (seq %d)", seq)
+		}
+		alive(t, it)
+	})
+	t.Run("charon-probes", func(t *testing.T) {
+		s := interopSuites[0]
+		s.dpdCharon = time.Second
+		it := startInterop(t, s)
+		it.acquire(1)
+		it.check(t, s, true)
+		acked := regexp.MustCompile(`parsed INFORMATIONAL_V1 request \d+ \[ HASH N\(DPD_ACK\) \]`)
+		if !waitFor(6*time.Second, func() bool { return len(acked.FindAllString(it.peer.Log(), -1)) >= 2 }) {
+			t.Error("charon got no DPD_ACK from us")
+		}
+		alive(t, it)
 	})
 }
