@@ -346,7 +346,10 @@ func (n *Negotiator) receive(local, remote netip.AddrPort, msg []byte) {
 		n.log.Debug("unknown cookies", "remote", remote, "icookie", fmt.Sprintf("%x", h.CookieI))
 		return
 	}
-	if mm.ckyR != ([8]byte{}) && h.CookieR != mm.ckyR || mm.remote.Addr() != remote.Addr() && !mm.natt {
+	// A retransmitted MM1 still has no responder cookie; it is answered
+	// from the cache.
+	mm1 := h.Exchange == exchIdentity && h.CookieR == ([8]byte{}) && h.MsgID == 0 && !mm.initiator
+	if mm.ckyR != ([8]byte{}) && h.CookieR != mm.ckyR && !mm1 || mm.remote.Addr() != remote.Addr() && !mm.natt {
 		n.stats.InvalidCookiesReceived++
 		return
 	}
