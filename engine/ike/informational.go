@@ -9,8 +9,6 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"time"
-
-	"github.com/gonetsh/gonetsh/ipsec"
 )
 
 // dpdState is the R-U-THERE bookkeeping of a main mode SA.
@@ -213,5 +211,3 @@ func (n *Negotiator) dpdTick(mm *mmState, now time.Time) {
 		Data: binary.BigEndian.AppendUint32(nil, d.seq)}
 	n.sendInformational(mm, []payload{{plNotify, nt.Encode()}})
 }
-
-var _ = ipsec.Inbound

@@ -440,7 +440,7 @@ func (n *Negotiator) failMM(mm *mmState, why string) {
 	mm.pending = nil
 	delete(n.mms, mm.ckyI)
 	mm.wipe()
-	_ = why
+	n.log.Debug("main mode state removed", "remote", mm.remote, "why", why)
 }
 
 func (n *Negotiator) failAcquire(a Acquire) {

@@ -70,6 +70,14 @@ var ErrConfig = errors.New("ike: invalid config")
 
 // Negotiator is an IKEv1 negotiator. Its methods may be called
 // concurrently.
+//
+// One mutex guards all negotiation state. Kernel and Policy are called
+// with it held, so they must not call back into the Negotiator;
+// Transport.Send is called after it is released, so a Transport may
+// deliver synchronously (as the in-memory tests do). Each exchange is a
+// set of role-named steps (initiatorMM2, responderMM3, respondQM1, ...)
+// over a state record (mmState, qmExchange); key derivation lives in
+// keys.go, the wire format in codec.go.
 type Negotiator struct {
 	cfg Config
 	log *slog.Logger
