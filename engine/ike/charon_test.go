@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gonetsh/gonetsh/internal/charontest"
+	"github.com/gonetsh/gonetsh/internal/netnstest"
 	"github.com/gonetsh/gonetsh/ipsec"
 )
 
@@ -48,12 +49,32 @@ type interopSuite struct {
 	childRekey, childLife, childRand time.Duration // charon's CHILD_SA rekey, life and rand time
 	cert                             bool          // RSA signatures with certificates instead of the PSK
 	dpdCharon, dpdOurs               time.Duration // DPD delays
+	nat                              bool          // a masquerading NAT between us and charon
+}
+
+// topology is where the two ends run: we in A, charon in B; charon
+// accepts us from charonRemote (the NAT's address, or ours).
+type topology struct {
+	A, B                           *netnstest.NS
+	OuterA, OuterB, InnerA, InnerB netip.Addr
+	charonRemote                   []string
+}
+
+func newTopology(t *testing.T, nat bool) topology {
+	if nat {
+		n := charontest.NewNATTopology(t)
+		return topology{A: n.A, B: n.B, OuterA: n.OuterA, OuterB: n.OuterB, InnerA: n.InnerA, InnerB: n.InnerB,
+			charonRemote: []string{"%any"}}
+	}
+	p := charontest.NewPair(t)
+	return topology{A: p.A, B: p.B, OuterA: p.OuterA, OuterB: p.OuterB, InnerA: p.InnerA, InnerB: p.InnerB,
+		charonRemote: charontest.Addrs(p.OuterA)}
 }
 
 const interopPSK = "gonetsh interop psk"
 
 type interop struct {
-	pair   *charontest.Pair
+	pair   topology
 	peer   *charontest.Charon
 	n      *Negotiator
 	kernel *fakeKernel
@@ -65,13 +86,14 @@ type interop struct {
 func startInterop(t *testing.T, s interopSuite) *interop {
 	t.Helper()
 	charontest.RequireCharon(t)
-	p := charontest.NewPair(t)
+	p := newTopology(t, s.nat)
 	psk := interopPSK
 	if s.charonPSK != "" {
 		psk = s.charonPSK
 	}
 	conn := charontest.Conn{
-		LocalAddrs: charontest.Addrs(p.OuterB), RemoteAddrs: charontest.Addrs(p.OuterA),
+		LocalAddrs: charontest.Addrs(p.OuterB), RemoteAddrs: p.charonRemote,
+		LocalID: p.OuterB.String(), RemoteID: p.OuterA.String(),
 		PSK: []byte(psk), Proposals: []string{s.ike}, KeyingTries: 1, DPDDelay: s.dpdCharon,
 		Children: []charontest.Child{{
 			LocalTS: charontest.Host(p.InnerB), RemoteTS: charontest.Host(p.InnerA),
@@ -457,4 +479,22 @@ func TestCharonDPD(t *testing.T) {
 		}
 		alive(t, it)
 	})
+}
+
+// A real NAT between us and charon: both detect it (we behind it), IKE
+// floats to 4500 and the SAs are UDP-encapsulated.
+func TestCharonNAT(t *testing.T) {
+	s := interopSuites[0]
+	s.nat = true
+	it := startInterop(t, s)
+	it.acquire(1)
+	it.check(t, s, true)
+	m := it.n.MMSAs()[0]
+	if !m.NATT || !m.NATBehindLocal || m.Local.Port() != PortNATT {
+		t.Errorf("MMSA %+v", m)
+	}
+	ike, _, err := it.peer.WaitChildSA("peer", "net", time.Second)
+	if err != nil || !ike.NATRemote {
+		t.Errorf("charon: %+v %v", ike, err)
+	}
 }
