@@ -14,7 +14,8 @@
 #   B: lo 10.2.0.1, route 10.1.0.0/24 into the tunnel device
 #
 # Usage: bench/throughput.sh OUTDIR   (root; writes OUTDIR/throughput.txt)
-# PROFILE=DIR writes a CPU profile of each gonetsh gateway to DIR.
+# PROFILE=DIR writes a CPU profile of each gonetsh gateway to DIR; ROUNDS
+# (3) and SECS (10) size the run; WGVERSION pins the current wireguard-go.
 # Only the namespaces and processes this script creates are touched; a trap
 # removes them on any exit.
 set -euo pipefail
@@ -51,7 +52,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 debwg=$(command -v wireguard-go)
 debver=$(dpkg-query -W -f='${Version}' wireguard-go 2>/dev/null || echo unknown)
-GOBIN="$tmp/bin" go install golang.zx2c4.com/wireguard@latest
+GOBIN="$tmp/bin" go install "golang.zx2c4.com/wireguard@${WGVERSION:-latest}"
 curwg="$tmp/bin/wireguard"
 curver=$(go version -m "$curwg" | awk '$1=="mod"{print $3}')
 go build -o "$tmp/bin/esptun" ./bench/esptun
@@ -168,14 +169,25 @@ wireguard() {
 # every path alike.
 rounds=${ROUNDS:-3}
 declare -A runs
+# ONLY=KEY (cur, deb, gcm, gcm1, cbc, tdes) runs one path, to profile it.
 for r in $(seq "$rounds"); do
-  wireguard "$curwg" "$curver"; runs[cur]+="$result "
-  wireguard "$debwg" "$debver"; runs[deb]+="$result "
-  gonetsh gcm128; runs[gcm]+="$result "
-  gonetsh gcm128 -offload=false; runs[gcm1]+="$result "
-  gonetsh aes128-sha1; runs[cbc]+="$result "
-  gonetsh 3des-sha1; runs[tdes]+="$result "
+  for key in cur deb gcm gcm1 cbc tdes; do
+    [ -n "${ONLY:-}" ] && [ "$key" != "$ONLY" ] && continue
+    case $key in
+      cur) wireguard "$curwg" "$curver" ;;
+      deb) wireguard "$debwg" "$debver" ;;
+      gcm) gonetsh gcm128 ;;
+      gcm1) gonetsh gcm128 -offload=false ;;
+      cbc) gonetsh aes128-sha1 ;;
+      tdes) gonetsh 3des-sha1 ;;
+    esac
+    runs[$key]+="$result "
+  done
 done
+if [ -n "${ONLY:-}" ]; then
+  echo "$ONLY: ${runs[$ONLY]}"
+  exit 0
+fi
 median() { printf '%s\n' $1 | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 cur=$(median "${runs[cur]}")
 
