@@ -196,3 +196,44 @@ func TestOffloadAllocs(t *testing.T) {
 	require.Zero(t, split)
 	require.Zero(t, merge)
 }
+
+// BenchmarkSplitTCP: cutting a 64 KiB TSO packet into 1380-byte segments
+// with their checksums (bytes/s of TCP payload).
+func BenchmarkSplitTCP(b *testing.B) {
+	big := segment(b, 1, tuntest.ACK, randomPayload(65000))
+	bufs := make([][]byte, tun.OffloadBatchSize)
+	for i := range bufs {
+		bufs[i] = make([]byte, headroom+1500)
+	}
+	sizes := make([]int, len(bufs))
+	b.SetBytes(65000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := tun.SplitTCP(big, 1380, 0, bufs, sizes, headroom); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCoalesce: checking and merging 47 segments into one GSO write.
+func BenchmarkCoalesce(b *testing.B) {
+	big := segment(b, 1, tuntest.ACK, randomPayload(65000))
+	bufs := make([][]byte, tun.OffloadBatchSize)
+	for i := range bufs {
+		bufs[i] = make([]byte, headroom+1500)
+	}
+	sizes := make([]int, len(bufs))
+	n, _, err := tun.SplitTCP(big, 1380, 0, bufs, sizes, headroom)
+	require.NoError(b, err)
+	for i := range n {
+		bufs[i] = bufs[i][:headroom+sizes[i]]
+	}
+	var c tun.Coalescer
+	b.SetBytes(65000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, m := c.Coalesce(bufs[:n], headroom); m != n {
+			b.Fatalf("merged %d of %d", m, n)
+		}
+	}
+}
