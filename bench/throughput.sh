@@ -14,7 +14,8 @@
 #   B: lo 10.2.0.1, route 10.1.0.0/24 into the tunnel device
 #
 # Usage: bench/throughput.sh OUTDIR   (root; writes OUTDIR/throughput.txt)
-# PROFILE=DIR writes a CPU profile of each gonetsh gateway to DIR.
+# PROFILE=DIR writes a CPU profile of each gonetsh gateway to DIR; ROUNDS
+# (3) and SECS (10) size the run; WGVERSION pins the current wireguard-go.
 # Only the namespaces and processes this script creates are touched; a trap
 # removes them on any exit.
 set -euo pipefail
@@ -51,12 +52,13 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 debwg=$(command -v wireguard-go)
 debver=$(dpkg-query -W -f='${Version}' wireguard-go 2>/dev/null || echo unknown)
-GOBIN="$tmp/bin" go install golang.zx2c4.com/wireguard@latest
+GOBIN="$tmp/bin" go install "golang.zx2c4.com/wireguard@${WGVERSION:-latest}"
 curwg="$tmp/bin/wireguard"
 curver=$(go version -m "$curwg" | awk '$1=="mod"{print $3}')
 go build -o "$tmp/bin/esptun" ./bench/esptun
 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
+: >"$out/throughput-runs.txt" # every run, with TCP retransmits
 ip netns add "$nsa"
 ip netns add "$nsb"
 # A and B run a command in a namespace; background processes are started
@@ -102,6 +104,8 @@ iperf() {
   A iperf3 -c 10.2.0.1 -B 10.1.0.1 -t "$secs" -J >"$tmp/iperf.json"
   wait "$s" || true
   result=$(python3 -c 'import json,sys; print("%.2f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/1e9))' "$tmp/iperf.json")
+  python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["end"]; print("%-40s %6.2f Gbit/s, %d retransmits" % (sys.argv[2], e["sum_received"]["bits_per_second"]/1e9, e["sum_sent"].get("retransmits", -1)))' \
+    "$tmp/iperf.json" "$label" >>"$out/throughput-runs.txt"
 }
 
 # stop: end the tunnel processes of the last path.
@@ -113,11 +117,14 @@ stop() {
 
 # gonetsh SUITE [ESPTUN FLAGS]: both gateways with esptun.
 gonetsh() {
+  label="gonetsh $*"
   local prof_a=() prof_b=()
   if [ -n "${PROFILE:-}" ]; then
     mkdir -p "$PROFILE"
-    prof_a=(-cpuprofile "$(cd "$PROFILE" && pwd)/esptun-$1-a.pprof")
-    prof_b=(-cpuprofile "$(cd "$PROFILE" && pwd)/esptun-$1-b.pprof")
+    local tag
+    tag=$(echo "$*" | tr -cs 'a-z0-9' '-')
+    prof_a=(-cpuprofile "$(cd "$PROFILE" && pwd)/esptun-${tag%-}-a.pprof")
+    prof_b=(-cpuprofile "$(cd "$PROFILE" && pwd)/esptun-${tag%-}-b.pprof")
   fi
   ip netns exec "$nsa" "$tmp/bin/esptun" -tun gnt0 -local 10.99.77.1 -peer 10.99.77.2 -net-local 10.1.0.0/24 -net-peer 10.2.0.0/24 \
     -spi-out 0x1001 -spi-in 0x1002 -suite "$@" "${prof_a[@]}" >/dev/null &
@@ -132,10 +139,11 @@ gonetsh() {
   stop
 }
 
-# wireguard BINARY: both ends with a userspace wireguard-go. The
+# wireguard BINARY NAME: both ends with a userspace wireguard-go. The
 # interface names differ: the UAPI sockets (/var/run/wireguard/NAME.sock)
 # are outside the namespaces.
 wireguard() {
+  label="wireguard-go $2"
   local ka kb wa="wga$$" wb="wgb$$"
   ka=$(wg genkey) kb=$(wg genkey)
   ip netns exec "$nsa" env WG_PROCESS_FOREGROUND=1 "$1" "$wa" >/dev/null 2>&1 &
@@ -161,14 +169,25 @@ wireguard() {
 # every path alike.
 rounds=${ROUNDS:-3}
 declare -A runs
+# ONLY=KEY (cur, deb, gcm, gcm1, cbc, tdes) runs one path, to profile it.
 for r in $(seq "$rounds"); do
-  wireguard "$curwg"; runs[cur]+="$result "
-  wireguard "$debwg"; runs[deb]+="$result "
-  gonetsh gcm128; runs[gcm]+="$result "
-  gonetsh gcm128 -offload=false; runs[gcm1]+="$result "
-  gonetsh aes128-sha1; runs[cbc]+="$result "
-  gonetsh 3des-sha1; runs[tdes]+="$result "
+  for key in cur deb gcm gcm1 cbc tdes; do
+    [ -n "${ONLY:-}" ] && [ "$key" != "$ONLY" ] && continue
+    case $key in
+      cur) wireguard "$curwg" "$curver" ;;
+      deb) wireguard "$debwg" "$debver" ;;
+      gcm) gonetsh gcm128 ;;
+      gcm1) gonetsh gcm128 -offload=false ;;
+      cbc) gonetsh aes128-sha1 ;;
+      tdes) gonetsh 3des-sha1 ;;
+    esac
+    runs[$key]+="$result "
+  done
 done
+if [ -n "${ONLY:-}" ]; then
+  echo "$ONLY: ${runs[$ONLY]}"
+  exit 0
+fi
 median() { printf '%s\n' $1 | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 cur=$(median "${runs[cur]}")
 

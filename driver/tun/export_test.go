@@ -11,10 +11,11 @@ type VnetHdr struct {
 
 const VnetHdrLen = vnetHdrLen
 
-// SplitTCP runs splitTCP for a TSO packet with MSS mss.
-func SplitTCP(pkt []byte, mss int, bufs [][]byte, sizes []int, offset int) (int, error) {
+// SplitTCP runs splitTCP for a TSO packet with MSS mss from segment
+// first.
+func SplitTCP(pkt []byte, mss, first int, bufs [][]byte, sizes []int, offset int) (int, bool, error) {
 	h := vnetHdr{gsoType: vnetGSOTCPv4, gsoSize: uint16(mss)}
-	return splitTCP(pkt, &h, bufs, sizes, offset)
+	return splitTCP(pkt, &h, first, bufs, sizes, offset)
 }
 
 // Coalescer wraps the Write path's merger.

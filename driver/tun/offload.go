@@ -12,7 +12,6 @@ package tun
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"math/bits"
 )
@@ -58,16 +57,9 @@ func (h *vnetHdr) encode(b []byte) {
 	binary.NativeEndian.PutUint16(b[8:], h.csumOffset)
 }
 
-// Errors of the offload path.
-var (
-	// ErrTooManySegments: a TSO packet splits into more segments than
-	// the caller passed buffers; it is dropped. It satisfies
-	// errors.Is(err, io.ErrShortBuffer).
-	ErrTooManySegments = fmt.Errorf("tun: TSO packet has more segments than buffers: %w", io.ErrShortBuffer)
-	// errGSO: a GSO packet the device cannot split (not IPv4/TCP, or
-	// inconsistent headers); it is dropped.
-	errGSO = errors.New("tun: malformed or unsupported GSO packet")
-)
+// errGSO: a GSO packet the device cannot split (not IPv4/TCP, or
+// inconsistent headers); it is dropped.
+var errGSO = errors.New("tun: malformed or unsupported GSO packet")
 
 // IPv4 and TCP offsets.
 const (
@@ -174,33 +166,34 @@ func completeChecksum(pkt []byte, start, offset int) error {
 }
 
 // splitTCP cuts pkt, an IPv4/TCP packet of up to 64 KiB with a TSO header
-// h, into segments of at most h.gsoSize payload bytes in bufs[i][offset:],
-// with their lengths in sizes[i], and returns how many. Each segment gets
+// h, into segments of at most h.gsoSize payload bytes, from segment first
+// on, into bufs[i][offset:] with their lengths in sizes[i]. It returns how
+// many it wrote and whether that was the last segment; a caller with fewer
+// buffers than segments calls again with first advanced. Each segment gets
 // the headers of pkt with its own total length, IP ID (incremented per
 // segment, as the kernel's TSO does), sequence number, flags (FIN and PSH
 // only on the last, CWR only on the first) and full IPv4 and TCP
 // checksums.
-func splitTCP(pkt []byte, h *vnetHdr, bufs [][]byte, sizes []int, offset int) (int, error) {
+func splitTCP(pkt []byte, h *vnetHdr, first int, bufs [][]byte, sizes []int, offset int) (int, bool, error) {
 	ihl, thl, ok := tcpHeaders(pkt)
 	mss := int(h.gsoSize)
 	if !ok || mss == 0 {
-		return 0, errGSO
+		return 0, true, errGSO
 	}
 	hl := ihl + thl
 	payload := pkt[hl:]
-	n := (len(payload) + mss - 1) / mss
-	if n > len(bufs) {
-		return 0, ErrTooManySegments
-	}
+	total := max((len(payload)+mss-1)/mss, 1)
+	n := min(total-first, len(bufs))
 	id := binary.BigEndian.Uint16(pkt[ipv4ID:])
 	seq := binary.BigEndian.Uint32(pkt[ihl+tcpSeq:])
 	flags := pkt[ihl+tcpFlags]
-	for i := range n {
+	for k := range n {
+		i := first + k
 		chunk := payload[min(i*mss, len(payload)):min((i+1)*mss, len(payload))]
-		if len(bufs[i]) < offset+hl+len(chunk) {
-			return 0, io.ErrShortBuffer
+		if len(bufs[k]) < offset+hl+len(chunk) {
+			return 0, true, io.ErrShortBuffer
 		}
-		seg := bufs[i][offset : offset+hl+len(chunk)]
+		seg := bufs[k][offset : offset+hl+len(chunk)]
 		copy(seg, pkt[:hl])
 		copy(seg[hl:], chunk)
 		binary.BigEndian.PutUint16(seg[ipv4TotalLen:], uint16(len(seg)))
@@ -209,7 +202,7 @@ func splitTCP(pkt []byte, h *vnetHdr, bufs [][]byte, sizes []int, offset int) (i
 		tcp := seg[ihl:]
 		binary.BigEndian.PutUint32(tcp[tcpSeq:], seq+uint32(i*mss))
 		f := flags
-		if i != n-1 {
+		if i != total-1 {
 			f &^= tcpFIN | tcpPSH
 		}
 		if i != 0 {
@@ -218,9 +211,9 @@ func splitTCP(pkt []byte, h *vnetHdr, bufs [][]byte, sizes []int, offset int) (i
 		tcp[tcpFlags] = f
 		tcp[tcpCsum], tcp[tcpCsum+1] = 0, 0
 		binary.BigEndian.PutUint16(tcp[tcpCsum:], ^checksumFold(checksumAdd(pseudoSum(seg, len(tcp)), tcp)))
-		sizes[i] = len(seg)
+		sizes[k] = len(seg)
 	}
-	return n, nil
+	return n, first+n == total, nil
 }
 
 // coalescer merges consecutive TCP segments of one flow into one GSO

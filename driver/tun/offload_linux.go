@@ -19,9 +19,9 @@ import (
 // system call for many packets:
 //
 //   - Read reads one packet; a TSO packet is cut into MSS-sized segments
-//     with their own headers and checksums (up to OffloadBatchSize); a
-//     packet whose checksum the kernel left to the device
-//     (VIRTIO_NET_HDR_F_NEEDS_CSUM) gets it completed.
+//     with their own headers and checksums, as many as bufs hold, the
+//     rest in the next Reads; a packet whose checksum the kernel left to
+//     the device (VIRTIO_NET_HDR_F_NEEDS_CSUM) gets it completed.
 //   - Write merges consecutive TCP segments of one flow in bufs into one
 //     GSO packet (the rules of the kernel's TCP GRO) and writes the others
 //     alone. The kernel checks the merged packet's checksum per segment.
@@ -69,10 +69,16 @@ type offloadDevice struct {
 	f    *os.File
 	name string
 
-	// rbuf is Read's packet buffer, wbuf Write's merge buffer: Read and
-	// Write are each not concurrent with themselves.
-	rbuf [vnetHdrLen + 0xffff]byte
-	w    coalescer
+	// rbuf is Read's packet buffer, w Write's merge buffer: Read and
+	// Write are each not concurrent with themselves. A TSO packet in
+	// rbuf with more segments than a Read had buffers stays there, with
+	// rhdr, rlen and the next segment to hand out in rnext (0: none
+	// pending).
+	rbuf  [vnetHdrLen + 0xffff]byte
+	rhdr  vnetHdr
+	rlen  int
+	rnext int
+	w     coalescer
 	// noMerge is set when the kernel refused a merged packet; later
 	// writes go one packet each.
 	noMerge bool
@@ -87,6 +93,9 @@ func (d *offloadDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error
 	if len(sizes) < len(bufs) || offset < 0 {
 		return 0, io.ErrShortBuffer
 	}
+	if d.rnext > 0 {
+		return d.split(bufs, sizes, offset)
+	}
 	n, err := d.f.Read(d.rbuf[:])
 	if err != nil {
 		return 0, err
@@ -94,12 +103,13 @@ func (d *offloadDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error
 	if n < vnetHdrLen {
 		return 0, errGSO
 	}
-	var h vnetHdr
+	h := &d.rhdr
 	h.decode(d.rbuf[:])
 	pkt := d.rbuf[vnetHdrLen:n]
 	switch h.gsoType &^ vnetGSOECN {
 	case vnetGSOTCPv4:
-		return splitTCP(pkt, &h, bufs, sizes, offset)
+		d.rlen = n
+		return d.split(bufs, sizes, offset)
 	case vnetGSONone:
 	default:
 		return 0, errGSO
@@ -114,6 +124,16 @@ func (d *offloadDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error
 	}
 	sizes[0] = copy(bufs[0][offset:], pkt)
 	return 1, nil
+}
+
+// split hands out the next segments of the TSO packet in rbuf.
+func (d *offloadDevice) split(bufs [][]byte, sizes []int, offset int) (int, error) {
+	n, last, err := splitTCP(d.rbuf[vnetHdrLen:d.rlen], &d.rhdr, d.rnext, bufs, sizes, offset)
+	d.rnext += n
+	if last || err != nil {
+		d.rnext = 0
+	}
+	return n, err
 }
 
 func (d *offloadDevice) Write(bufs [][]byte, offset int) (int, error) {

@@ -40,10 +40,8 @@ type Device interface {
 	//
 	// Each bufs[i] should have room for offset+MTU bytes; a packet that
 	// does not fit is truncated by the kernel (water) or rejected with
-	// io.ErrShortBuffer (tuntest, CreateOffload). CreateOffload drops a
-	// TCP packet with more segments than len(bufs) and reports
-	// ErrTooManySegments, which is an io.ErrShortBuffer. The caller owns
-	// bufs and sizes; the device keeps no reference after Read returns.
+	// io.ErrShortBuffer (tuntest, CreateOffload). The caller owns bufs
+	// and sizes; the device keeps no reference after Read returns.
 	//
 	// n > 0 and err != nil may come together: the first n packets are
 	// valid. After Close, Read returns an error satisfying

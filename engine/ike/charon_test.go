@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"strings"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gonetsh/gonetsh/internal/charontest"
+	"github.com/gonetsh/gonetsh/internal/netnstest"
 	"github.com/gonetsh/gonetsh/ipsec"
 )
 
@@ -47,12 +48,33 @@ type interopSuite struct {
 	charonPSK                        string        // when not empty, differs from ours
 	childRekey, childLife, childRand time.Duration // charon's CHILD_SA rekey, life and rand time
 	cert                             bool          // RSA signatures with certificates instead of the PSK
+	dpdCharon, dpdOurs               time.Duration // DPD delays
+	nat                              bool          // a masquerading NAT between us and charon
+}
+
+// topology is where the two ends run: we in A, charon in B; charon
+// accepts us from charonRemote (the NAT's address, or ours).
+type topology struct {
+	A, B                           *netnstest.NS
+	OuterA, OuterB, InnerA, InnerB netip.Addr
+	charonRemote                   []string
+}
+
+func newTopology(t *testing.T, nat bool) topology {
+	if nat {
+		n := charontest.NewNATTopology(t)
+		return topology{A: n.A, B: n.B, OuterA: n.OuterA, OuterB: n.OuterB, InnerA: n.InnerA, InnerB: n.InnerB,
+			charonRemote: []string{"%any"}}
+	}
+	p := charontest.NewPair(t)
+	return topology{A: p.A, B: p.B, OuterA: p.OuterA, OuterB: p.OuterB, InnerA: p.InnerA, InnerB: p.InnerB,
+		charonRemote: charontest.Addrs(p.OuterA)}
 }
 
 const interopPSK = "gonetsh interop psk"
 
 type interop struct {
-	pair   *charontest.Pair
+	pair   topology
 	peer   *charontest.Charon
 	n      *Negotiator
 	kernel *fakeKernel
@@ -64,14 +86,15 @@ type interop struct {
 func startInterop(t *testing.T, s interopSuite) *interop {
 	t.Helper()
 	charontest.RequireCharon(t)
-	p := charontest.NewPair(t)
+	p := newTopology(t, s.nat)
 	psk := interopPSK
 	if s.charonPSK != "" {
 		psk = s.charonPSK
 	}
 	conn := charontest.Conn{
-		LocalAddrs: charontest.Addrs(p.OuterB), RemoteAddrs: charontest.Addrs(p.OuterA),
-		PSK: []byte(psk), Proposals: []string{s.ike}, KeyingTries: 1,
+		LocalAddrs: charontest.Addrs(p.OuterB), RemoteAddrs: p.charonRemote,
+		LocalID: p.OuterB.String(), RemoteID: p.OuterA.String(),
+		PSK: []byte(psk), Proposals: []string{s.ike}, KeyingTries: 1, DPDDelay: s.dpdCharon,
 		Children: []charontest.Child{{
 			LocalTS: charontest.Host(p.InnerB), RemoteTS: charontest.Host(p.InnerA),
 			ESPProposals: []string{s.esp}, RekeyTime: s.childRekey, LifeTime: s.childLife, RandTime: s.childRand,
@@ -99,7 +122,7 @@ func startInterop(t *testing.T, s interopSuite) *interop {
 		mm:   ipsec.MMPolicy{Name: "mm", Offers: []ipsec.MMOffer{s.mm}, Lifetime: 28800},
 		qm:   ipsec.QMPolicy{Name: "qm", Offers: []ipsec.QMOffer{s.qm}, PFS: s.pfs, PFSGroup: s.pfsGroup},
 	}}
-	n, err := New(Config{Kernel: it.kernel, Policy: it.policy, Transport: u, ExchangeLog: logs, Certificates: certs,
+	n, err := New(Config{Kernel: it.kernel, Policy: it.policy, Transport: u, ExchangeLog: logs, Certificates: certs, DPDDelay: s.dpdOurs,
 		Logger:             slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		RetransmitInterval: 500 * time.Millisecond, RetransmitTries: 3})
 	if err != nil {
@@ -179,24 +202,9 @@ func (it *interop) checkKeys(t *testing.T, in, out ipsec.SAParams, weInitiated b
 	t.Helper()
 	log := it.peer.Log()
 	keys := map[string]string{}
-	lines := strings.Split(log, "\n")
-	for i, l := range lines {
-		for _, what := range []string{"encryption initiator key", "encryption responder key", "integrity initiator key", "integrity responder key"} {
-			if !strings.Contains(l, what+" =>") {
-				continue
-			}
-			var hexb strings.Builder
-			for _, h := range lines[i+1:] {
-				j := strings.Index(h, ": ")
-				if j < 0 || !strings.Contains(h, "   ") {
-					break
-				}
-				// "  16: 19 D4 ... 58 C7  ..x...": the hex ends at
-				// the double space before the ASCII column.
-				hexPart, _, _ := strings.Cut(h[j+2:], "  ")
-				hexb.WriteString(strings.ToLower(strings.ReplaceAll(hexPart, " ", "")))
-			}
-			keys[what] = hexb.String()
+	for _, what := range []string{"encryption initiator key", "encryption responder key", "integrity initiator key", "integrity responder key"} {
+		if d := charonDump(log, what+" =>"); d != "" {
+			keys[what] = d
 		}
 	}
 	if len(keys) < 2 {
@@ -425,4 +433,68 @@ func TestCharonRekey(t *testing.T) {
 			t.Errorf("stats %+v", st)
 		}
 	})
+}
+
+// DPD both ways (RFC 3706): each end's R-U-THERE gets its ACK and the
+// SAs stay up. (A peer probes only when idle, so one prober at a time.)
+func TestCharonDPD(t *testing.T) {
+	alive := func(t *testing.T, it *interop) {
+		if len(it.n.MMSAs()) != 1 || len(it.kernel.list()) != 2 {
+			t.Errorf("SAs gone: %d MM, %d SAs", len(it.n.MMSAs()), len(it.kernel.list()))
+		}
+		if sas, _ := it.peer.ListSAs(); len(sas) != 1 || sas[0].State != "ESTABLISHED" {
+			t.Errorf("charon: %+v", sas)
+		}
+	}
+	t.Run("we-probe", func(t *testing.T) {
+		s := interopSuites[0]
+		s.dpdOurs = 500 * time.Millisecond
+		it := startInterop(t, s)
+		it.acquire(1)
+		it.check(t, s, true)
+		var seq uint32
+		ok := waitFor(6*time.Second, func() bool {
+			it.n.mu.Lock()
+			defer it.n.mu.Unlock()
+			for _, mm := range it.n.mms {
+				seq = mm.dpd.seq
+				return mm.dpd.seq >= 3 && !mm.dpd.outstanding
+			}
+			return false
+		})
+		if !ok {
+			t.Errorf("our R-U-THEREs unanswered (seq %d)", seq)
+		}
+		alive(t, it)
+	})
+	t.Run("charon-probes", func(t *testing.T) {
+		s := interopSuites[0]
+		s.dpdCharon = time.Second
+		it := startInterop(t, s)
+		it.acquire(1)
+		it.check(t, s, true)
+		acked := regexp.MustCompile(`parsed INFORMATIONAL_V1 request \d+ \[ HASH N\(DPD_ACK\) \]`)
+		if !waitFor(6*time.Second, func() bool { return len(acked.FindAllString(it.peer.Log(), -1)) >= 2 }) {
+			t.Error("charon got no DPD_ACK from us")
+		}
+		alive(t, it)
+	})
+}
+
+// A real NAT between us and charon: both detect it (we behind it), IKE
+// floats to 4500 and the SAs are UDP-encapsulated.
+func TestCharonNAT(t *testing.T) {
+	s := interopSuites[0]
+	s.nat = true
+	it := startInterop(t, s)
+	it.acquire(1)
+	it.check(t, s, true)
+	m := it.n.MMSAs()[0]
+	if !m.NATT || !m.NATBehindLocal || m.Local.Port() != PortNATT {
+		t.Errorf("MMSA %+v", m)
+	}
+	ike, _, err := it.peer.WaitChildSA("peer", "net", time.Second)
+	if err != nil || !ike.NATRemote {
+		t.Errorf("charon: %+v %v", ike, err)
+	}
 }

@@ -9,8 +9,6 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"time"
-
-	"github.com/gonetsh/gonetsh/ipsec"
 )
 
 // dpdState is the R-U-THERE bookkeeping of a main mode SA.
@@ -76,7 +74,7 @@ func (n *Negotiator) informationalReceive(mm *mmState, local, remote netip.AddrP
 		n.stats.InvalidPacketsReceived++
 		return
 	}
-	m, rest, _, err := openHashed(mm.keys, h, msg, phase2IV(mm.keys, mm.iv, h.MsgID))
+	m, rest, _, err := n.openHashed(mm.keys, h, msg, phase2IV(mm.keys, mm.iv, h.MsgID))
 	if err != nil || !hmacEqual(m.Payloads[0].Body, infoHash(mm.keys, h.MsgID, rest)) {
 		n.stats.InvalidPacketsReceived++
 		n.log.Debug("informational dropped", "remote", remote, "err", err)
@@ -213,5 +211,3 @@ func (n *Negotiator) dpdTick(mm *mmState, now time.Time) {
 		Data: binary.BigEndian.AppendUint32(nil, d.seq)}
 	n.sendInformational(mm, []payload{{plNotify, nt.Encode()}})
 }
-
-var _ = ipsec.Inbound

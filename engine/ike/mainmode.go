@@ -440,7 +440,7 @@ func (n *Negotiator) failMM(mm *mmState, why string) {
 	mm.pending = nil
 	delete(n.mms, mm.ckyI)
 	mm.wipe()
-	_ = why
+	n.log.Debug("main mode state removed", "remote", mm.remote, "why", why)
 }
 
 func (n *Negotiator) failAcquire(a Acquire) {
@@ -710,7 +710,7 @@ func (n *Negotiator) responderMM3(mm *mmState, local, remote netip.AddrPort, h H
 
 // responderMM5 authenticates the initiator and sends MM6.
 func (n *Negotiator) responderMM5(mm *mmState, local, remote netip.AddrPort, h Header, msg []byte) error {
-	m, iv, err := openEncrypted(mm.keys, h, msg, mm.iv)
+	m, iv, err := n.open(mm.keys, h, msg, mm.iv)
 	if err != nil {
 		n.authFailNotify(mm, local, remote)
 		return authErr("MM5 undecodable (pre-shared key mismatch?): %v", err)
@@ -762,7 +762,7 @@ func (n *Negotiator) authFailNotify(mm *mmState, local, remote netip.AddrPort) {
 
 // initiatorMM6 authenticates the responder.
 func (n *Negotiator) initiatorMM6(mm *mmState, h Header, msg []byte) error {
-	m, iv, err := openEncrypted(mm.keys, h, msg, mm.iv)
+	m, iv, err := n.open(mm.keys, h, msg, mm.iv)
 	if err != nil {
 		return err
 	}

@@ -70,6 +70,14 @@ var ErrConfig = errors.New("ike: invalid config")
 
 // Negotiator is an IKEv1 negotiator. Its methods may be called
 // concurrently.
+//
+// One mutex guards all negotiation state. Kernel and Policy are called
+// with it held, so they must not call back into the Negotiator;
+// Transport.Send is called after it is released, so a Transport may
+// deliver synchronously (as the in-memory tests do). Each exchange is a
+// set of role-named steps (initiatorMM2, responderMM3, respondQM1, ...)
+// over a state record (mmState, qmExchange); key derivation lives in
+// keys.go, the wire format in codec.go.
 type Negotiator struct {
 	cfg Config
 	log *slog.Logger
@@ -79,10 +87,18 @@ type Negotiator struct {
 	qsas    []*qmSA
 	stats   ipsec.IKEStats
 	outbox  []outMsg // sent after mu is released
+	cur     inbound  // the datagram being handled, for the exchange log
 	closed  bool
 	stop    chan struct{}
 	done    chan struct{}
 	started bool
+}
+
+// inbound is a received encrypted datagram, logged once decrypted.
+type inbound struct {
+	local, remote netip.AddrPort
+	msg           []byte
+	logged        bool
 }
 
 type outMsg struct {
@@ -259,6 +275,33 @@ func (n *Negotiator) exchangeLog(dir string, local, remote netip.AddrPort, msg [
 		h.CookieI, h.CookieR, h.MsgID, what, encryptedMark(h.Flags), len(msg))
 }
 
+// logPlain logs a received unencrypted message with its payloads.
+func (n *Negotiator) logPlain(local, remote netip.AddrPort, msg []byte) {
+	if n.cfg.ExchangeLog == nil {
+		return
+	}
+	what := "(malformed)"
+	if m, err := Decode(msg); err == nil {
+		what = m.summary()
+	}
+	n.exchangeLog("recv", local, remote, msg, what)
+}
+
+// open decrypts the message being received (openEncrypted) and logs it
+// with its payloads.
+func (n *Negotiator) open(k *phase1Keys, h Header, msg, iv []byte) (*Message, []byte, error) {
+	m, next, err := openEncrypted(k, h, msg, iv)
+	if n.cfg.ExchangeLog != nil && bytes.Equal(msg, n.cur.msg) {
+		what := "(undecryptable)"
+		if err == nil {
+			what = m.summary()
+		}
+		n.exchangeLog("recv", n.cur.local, n.cur.remote, msg, what)
+		n.cur.logged = true
+	}
+	return m, next, err
+}
+
 func exchangeName(e uint8) string {
 	switch e {
 	case exchIdentity:
@@ -303,7 +346,7 @@ func (n *Negotiator) receive(local, remote netip.AddrPort, msg []byte) {
 	mm := n.mms[h.CookieI]
 	if mm == nil {
 		if h.Exchange == exchIdentity && h.CookieR == ([8]byte{}) && h.MsgID == 0 && h.Flags&flagEncryption == 0 {
-			n.exchangeLog("recv", local, remote, msg, "")
+			n.logPlain(local, remote, msg)
 			n.respondMM1(local, remote, h, msg)
 			return
 		}
@@ -311,11 +354,24 @@ func (n *Negotiator) receive(local, remote netip.AddrPort, msg []byte) {
 		n.log.Debug("unknown cookies", "remote", remote, "icookie", fmt.Sprintf("%x", h.CookieI))
 		return
 	}
-	if mm.ckyR != ([8]byte{}) && h.CookieR != mm.ckyR || mm.remote.Addr() != remote.Addr() && !mm.natt {
+	// A retransmitted MM1 still has no responder cookie; it is answered
+	// from the cache.
+	mm1 := h.Exchange == exchIdentity && h.CookieR == ([8]byte{}) && h.MsgID == 0 && !mm.initiator
+	if mm.ckyR != ([8]byte{}) && h.CookieR != mm.ckyR && !mm1 || mm.remote.Addr() != remote.Addr() && !mm.natt {
 		n.stats.InvalidCookiesReceived++
 		return
 	}
-	n.exchangeLog("recv", local, remote, msg, "")
+	if h.Flags&flagEncryption == 0 {
+		n.logPlain(local, remote, msg)
+	} else {
+		n.cur = inbound{local: local, remote: remote, msg: msg}
+		defer func() {
+			if !n.cur.logged {
+				n.exchangeLog("recv", local, remote, msg, "(not decrypted)")
+			}
+			n.cur = inbound{}
+		}()
+	}
 	switch h.Exchange {
 	case exchIdentity:
 		n.mainModeReceive(mm, local, remote, h, msg)

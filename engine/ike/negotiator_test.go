@@ -263,24 +263,45 @@ func TestRetransmitAndGiveUp(t *testing.T) {
 	}
 }
 
+// Lost answers: the initiator retransmits and the responder replays
+// its cached reply, for MM2, MM4, MM6 and QM2.
 func TestDuplicateReplayed(t *testing.T) {
-	a, b, mn, _ := newPair(t, pairOpts{})
-	var last []byte
-	var lastFrom, lastTo netip.AddrPort
-	mn.drop = func(from, to netip.AddrPort, msg []byte) bool {
-		if from.Addr() == addrA {
-			last, lastFrom, lastTo = append([]byte(nil), msg...), from, to
-		}
-		return false
+	for _, lose := range []string{"MM2", "MM4", "MM6", "QM2"} {
+		t.Run(lose, func(t *testing.T) {
+			a, b, mn, clk := newPair(t, pairOpts{})
+			seen := map[string]int{}
+			dropped := false
+			mn.drop = func(from, to netip.AddrPort, msg []byte) bool {
+				if from.Addr() != addrB {
+					return false
+				}
+				h, _ := DecodeHeader(msg)
+				name := "QM2"
+				if h.Exchange == exchIdentity {
+					seen["MM"]++
+					name = fmt.Sprintf("MM%d", 2*seen["MM"])
+				}
+				if name == lose && !dropped {
+					dropped = true
+					return true
+				}
+				return false
+			}
+			acquire(a, b, 1, true)
+			if len(a.n.QMSAs()) != 0 {
+				t.Fatal("done despite the loss")
+			}
+			clk.Advance(2 * time.Second)
+			a.n.Housekeep()
+			if len(a.n.QMSAs()) != 1 || len(b.n.QMSAs()) != 1 {
+				t.Fatalf("after retransmission: A %d, B %d", len(a.n.QMSAs()), len(b.n.QMSAs()))
+			}
+			checkPaired(t, a, b)
+			if s := b.n.Stats(); s.IKEMainMode != 1 || s.IKEQuickMode != 1 || s.InvalidCookiesReceived != 0 || s.InvalidPacketsReceived != 0 {
+				t.Errorf("B stats %+v", s)
+			}
+		})
 	}
-	acquire(a, b, 1, true)
-	before := mn.sent
-	// QM3 again: absorbed. Then an MM message again: no new state.
-	b.n.Receive(lastTo, lastFrom, last)
-	if got := b.n.Stats(); got.IKEQuickMode != 1 || got.InvalidPacketsReceived != 0 {
-		t.Errorf("stats %+v", got)
-	}
-	_ = before
 }
 
 func TestDeleteBothWays(t *testing.T) {
@@ -419,4 +440,65 @@ func TestResponderRekeyFallback(t *testing.T) {
 	checkPaired(t, a, b)
 	checkPaired(t, b, a)
 	_ = mn
+}
+
+// The ikelogging log has a line per message each way, with payloads,
+// and no key material.
+func TestExchangeLog(t *testing.T) {
+	var logA strings.Builder
+	first := true
+	a, b, mn, _ := newPair(t, pairOpts{pskA: "secret--", forceEncap: true, cfg: func(c *Config) {
+		if first {
+			c.ExchangeLog = &logA
+			first = false
+		}
+	}})
+	acquire(a, b, 1, true)
+	lines := strings.Split(strings.TrimSpace(logA.String()), "\n")
+	if len(lines) != mn.sent {
+		t.Errorf("%d log lines for %d datagrams:\n%s", len(lines), mn.sent, logA.String())
+	}
+	for _, want := range []string{"send main-mode", "recv main-mode", "[ SA V V V ]", "[ KE No NAT-D NAT-D ]",
+		"[ ID HASH N ] [E]", "recv main-mode 192.0.2.1:4500<->192.0.2.2:4500", "[ ID HASH ] [E]",
+		"send quick-mode", "[ HASH SA No ID ID ] [E]", "recv quick-mode", "[ HASH ] [E]"} {
+		if !strings.Contains(logA.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logA.String())
+		}
+	}
+	a.n.mu.Lock()
+	var secrets [][]byte
+	for _, mm := range a.n.mms {
+		secrets = append(secrets, mm.keys.skeyid, mm.keys.skeyidD, mm.keys.ka, []byte("secret--"))
+	}
+	a.n.mu.Unlock()
+	for _, sa := range a.kernel.list() {
+		secrets = append(secrets, sa.EncKey, sa.AuthKey)
+	}
+	for _, s := range secrets {
+		if strings.Contains(logA.String(), fmt.Sprintf("%x", s[:8])) || strings.Contains(logA.String(), string(s)) {
+			t.Errorf("log holds key material %x", s)
+		}
+	}
+}
+
+// UDP-encapsulated transport mode carries NAT-OA payloads (RFC 3947
+// section 5.2) and installs encapsulated transport SAs.
+func TestEncapTransport(t *testing.T) {
+	var log strings.Builder
+	first := true
+	a, b, _, _ := newPair(t, pairOpts{forceEncap: true, cfg: func(c *Config) {
+		if first {
+			c.ExchangeLog = &log
+			first = false
+		}
+	}})
+	acquire(a, b, 1, false)
+	checkPaired(t, a, b)
+	o := a.kernel.byDir(ipsec.Outbound)[0]
+	if o.Mode != ipsec.ModeTransport || !o.Encap {
+		t.Errorf("SA %+v", o)
+	}
+	if !strings.Contains(log.String(), "[ HASH SA No ID ID NAT-OA NAT-OA ]") {
+		t.Errorf("no NAT-OA:\n%s", log.String())
+	}
 }

@@ -267,10 +267,10 @@ func (n *Negotiator) natoaPayloads(mm *mmState, q *qmExchange) []payload {
 
 func spiBytes(s uint32) []byte { return msgIDBytes(s) }
 
-// openQM decrypts a quick mode message and returns it with the bytes
+// openHashed decrypts a quick mode message and returns it with the bytes
 // after its leading HASH payload.
-func openHashed(k *phase1Keys, h Header, msg, iv []byte) (*Message, []byte, []byte, error) {
-	m, next, err := openEncrypted(k, h, msg, iv)
+func (n *Negotiator) openHashed(k *phase1Keys, h Header, msg, iv []byte) (*Message, []byte, []byte, error) {
+	m, next, err := n.open(k, h, msg, iv)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -339,7 +339,7 @@ func (n *Negotiator) failQM(mm *mmState, q *qmExchange, why string) {
 
 // respondQM1 chooses a proposal and sends QM2.
 func (n *Negotiator) respondQM1(mm *mmState, local, remote netip.AddrPort, h Header, msg []byte) error {
-	m, rest, iv, err := openHashed(mm.keys, h, msg, phase2IV(mm.keys, mm.iv, h.MsgID))
+	m, rest, iv, err := n.openHashed(mm.keys, h, msg, phase2IV(mm.keys, mm.iv, h.MsgID))
 	if err != nil {
 		return err
 	}
@@ -521,7 +521,7 @@ func be32(b []byte) uint32 {
 
 // initiatorQM2 checks the responder's choice, sends QM3 and installs.
 func (n *Negotiator) initiatorQM2(mm *mmState, q *qmExchange, h Header, msg []byte) error {
-	m, rest, iv, err := openHashed(mm.keys, h, msg, q.iv)
+	m, rest, iv, err := n.openHashed(mm.keys, h, msg, q.iv)
 	if err != nil {
 		return err
 	}
@@ -600,7 +600,7 @@ func (n *Negotiator) initiatorQM2(mm *mmState, q *qmExchange, h Header, msg []by
 
 // responderQM3 checks HASH(3) and installs.
 func (n *Negotiator) responderQM3(mm *mmState, q *qmExchange, h Header, msg []byte) error {
-	m, _, _, err := openHashed(mm.keys, h, msg, q.iv)
+	m, _, _, err := n.openHashed(mm.keys, h, msg, q.iv)
 	if err != nil {
 		return err
 	}
