@@ -96,10 +96,23 @@ func (d *offloadDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error
 	if d.rnext > 0 {
 		return d.split(bufs, sizes, offset)
 	}
-	n, err := d.f.Read(d.rbuf[:])
-	if err != nil {
-		return 0, err
+	// A packet the device cannot take apart (errGSO) is dropped, as a
+	// NIC drops a malformed frame, and the next one read: the data path
+	// must not stall on it.
+	for {
+		n, err := d.f.Read(d.rbuf[:])
+		if err != nil {
+			return 0, err
+		}
+		if n, err = d.take(n, bufs, sizes, offset); err != errGSO {
+			return n, err
+		}
 	}
+}
+
+// take hands out the packet of n bytes (virtio header included) just
+// read into rbuf.
+func (d *offloadDevice) take(n int, bufs [][]byte, sizes []int, offset int) (int, error) {
 	if n < vnetHdrLen {
 		return 0, errGSO
 	}
