@@ -45,13 +45,7 @@ import (
 var _ ike.Policy = (*Engine)(nil)
 
 func covers(f, p netip.Prefix) bool {
-	return f.IsValid() && p.IsValid() && f.Bits() <= p.Bits() && f.Contains(p.Addr())
-}
-
-func coversSelector(f, s ipsec.Selector) bool {
-	return covers(f.Src, s.Src) && covers(f.Dst, s.Dst) &&
-		(f.Protocol == ipsec.ProtoAny || f.Protocol == s.Protocol) &&
-		(f.SrcPort == 0 || f.SrcPort == s.SrcPort) && (f.DstPort == 0 || f.DstPort == s.DstPort)
+	return ipsec.Selector{Src: f, Dst: f}.Covers(ipsec.Selector{Src: p, Dst: p})
 }
 
 func host32(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a.Unmap(), 32) }
@@ -98,7 +92,7 @@ func (e *Engine) QuickMode(local, remote netip.Addr, sel ipsec.Selector, tunnel 
 	tunnel = tunnel.Unmap()
 	for i := range v.QMSpecific {
 		f := &v.QMSpecific[i]
-		if f.Direction != ipsec.Outbound || f.Tunnel != tunnel || !coversSelector(f.Selector, sel) {
+		if f.Direction != ipsec.Outbound || f.Tunnel != tunnel || !f.Selector.Covers(sel) {
 			continue
 		}
 		if f.OutboundAction != ipsec.ActionNegotiate {

@@ -79,6 +79,20 @@ func bitsOf(p netip.Prefix) int {
 	return p.Bits()
 }
 
+// Covers reports whether every packet o matches also matches s: each
+// prefix of s contains o's, the protocol of s is any or o's, and each port
+// of s is any or o's. Invalid prefixes cover and are covered by nothing.
+func (s Selector) Covers(o Selector) bool {
+	return prefixCovers(s.Src, o.Src) && prefixCovers(s.Dst, o.Dst) &&
+		(s.Protocol == ProtoAny || s.Protocol == o.Protocol) &&
+		(s.SrcPort == 0 || s.SrcPort == o.SrcPort) && (s.DstPort == 0 || s.DstPort == o.DstPort)
+}
+
+// prefixCovers reports whether f contains all of p (both valid).
+func prefixCovers(f, p netip.Prefix) bool {
+	return f.IsValid() && p.IsValid() && f.Bits() <= p.Bits() && f.Contains(p.Addr())
+}
+
 // String formats s as "10.0.0.1/32:any -> 0.0.0.0/0:80 TCP"; an invalid
 // prefix prints as "?".
 func (s Selector) String() string {

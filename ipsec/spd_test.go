@@ -69,3 +69,25 @@ func TestSPDTypes(t *testing.T) {
 	mf2.Auth = []AuthMethod{{Kind: AuthPSK, PSK: "k"}}
 	require.False(t, mf.Equal(mf2))
 }
+
+func TestSelectorCovers(t *testing.T) {
+	p := netip.MustParsePrefix
+	all := Selector{Src: p("10.0.0.0/8"), Dst: p("0.0.0.0/0")}
+	host := Selector{Src: p("10.1.2.3/32"), Dst: p("192.0.2.1/32"), Protocol: ProtoTCP, DstPort: 80}
+	for _, tc := range []struct {
+		s, o Selector
+		want bool
+	}{
+		{all, host, true},
+		{host, all, false},
+		{host, host, true},
+		{Selector{Src: p("10.1.2.3/32"), Dst: p("192.0.2.1/32"), Protocol: ProtoUDP}, host, false},
+		{Selector{Src: p("10.1.2.3/32"), Dst: p("192.0.2.1/32"), DstPort: 443}, host, false},
+		{Selector{Src: p("10.1.2.3/32"), Dst: p("192.0.2.1/32")}, host, true},
+		{Selector{Dst: p("0.0.0.0/0")}, host, false}, // invalid source prefix
+	} {
+		if got := tc.s.Covers(tc.o); got != tc.want {
+			t.Errorf("%v covers %v = %v, want %v", tc.s, tc.o, got, tc.want)
+		}
+	}
+}

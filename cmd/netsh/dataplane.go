@@ -45,7 +45,7 @@ func dataplaneWiring(mode string) *wiring {
 				return nil
 			}
 			svc.AttachNegotiator(neg)
-			return negotiator{neg}
+			return neg
 		}
 		return nil
 	}
@@ -71,9 +71,4 @@ func dataplaneWiring(mode string) *wiring {
 	return w
 }
 
-// negotiator adapts *ike.Negotiator to engine.Negotiator.
-type negotiator struct{ *ike.Negotiator }
-
-// SetStrongCRLCheck is not live yet: the negotiator takes the level at
-// construction (ike.CertConfig).
-func (negotiator) SetStrongCRLCheck(uint8) {}
+var _ engine.Negotiator = (*ike.Negotiator)(nil)

@@ -299,10 +299,15 @@ func (n *Negotiator) verifySignature(mm *mmState, m *Message, idb, hash []byte) 
 	return nil
 }
 
+// SetStrongCRLCheck changes the revocation check of `set config
+// strongcrlcheck` (see CertConfig.StrongCRLCheck) for the certificates
+// checked from now on.
+func (n *Negotiator) SetStrongCRLCheck(level uint8) { n.crlCheck.Store(int32(level)) }
+
 // checkRevocation applies StrongCRLCheck to each certificate of chain
 // but the root.
 func (n *Negotiator) checkRevocation(chain []*x509.Certificate) error {
-	level := n.cfg.Certificates.StrongCRLCheck
+	level := int(n.crlCheck.Load())
 	if level == 0 {
 		return nil
 	}

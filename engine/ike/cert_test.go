@@ -140,7 +140,7 @@ func TestCertificates(t *testing.T) {
 		a, b := certPair(t, ca, ca, ca, ca, nil)
 		certA := a.n.cfg.Certificates.Certificate[0]
 		b.n.cfg.Certificates.CRLs = []*x509.RevocationList{ca.crl(t, certA)}
-		b.n.cfg.Certificates.StrongCRLCheck = 1
+		b.n.SetStrongCRLCheck(1)
 		acquire(a, b, 1, true)
 		if len(b.kernel.list()) != 0 || b.n.Stats().AuthenticationFailures != 1 || a.n.Stats().AuthenticationFailures != 1 {
 			t.Errorf("revoked certificate accepted: B %+v", b.n.Stats())
@@ -148,7 +148,7 @@ func TestCertificates(t *testing.T) {
 	})
 	t.Run("crl-required", func(t *testing.T) {
 		a, b := certPair(t, ca, ca, ca, ca, nil)
-		b.n.cfg.Certificates.StrongCRLCheck = 2
+		b.n.SetStrongCRLCheck(2)
 		acquire(a, b, 1, true)
 		if len(b.kernel.list()) != 0 {
 			t.Error("accepted without a CRL")

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gonetsh/gonetsh/ipsec"
@@ -82,6 +83,8 @@ type Negotiator struct {
 	cfg Config
 	log *slog.Logger
 
+	crlCheck atomic.Int32 // CertConfig.StrongCRLCheck, changed by SetStrongCRLCheck
+
 	mu      sync.Mutex
 	mms     map[[8]byte]*mmState // by initiator cookie
 	qsas    []*qmSA
@@ -142,6 +145,7 @@ func New(cfg Config) (*Negotiator, error) {
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
+	n.crlCheck.Store(int32(cfg.Certificates.StrongCRLCheck))
 	if err := n.loadCertificates(); err != nil {
 		return nil, err
 	}
@@ -459,6 +463,9 @@ func (n *Negotiator) housekeepMM(mm *mmState, now time.Time) {
 		// responder ones until the initiator would have given up.
 		if (q.done || !q.initiator) && now.Sub(q.touched) > n.giveUpAfter() {
 			delete(mm.qms, id)
+			if !q.done {
+				n.dropEarly(q)
+			}
 			q.close()
 			if !q.done {
 				n.stats.ReceiveFailures++

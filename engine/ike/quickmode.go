@@ -7,8 +7,13 @@ package ike
 //	     <-- HDR*, HASH(2), SA, Nr [, KE] [, IDci, IDcr] [, NAT-OAi, NAT-OAr]
 //	HDR*, HASH(3)                     -->
 //
-// The initiator installs its SAs after sending HASH(3), the responder
-// after checking it; inbound SAs go in before outbound ones.
+// Inbound SAs go in before outbound ones, each as soon as the peer may
+// use it: the initiator installs both after sending HASH(3); the
+// responder installs its inbound SAs when it sends QM2 (it has the keys
+// then, and the initiator may send ESP as soon as it sent HASH(3), which
+// can overtake HASH(3) on the way in) and its outbound ones after checking
+// HASH(3). A responder exchange that never completes takes its inbound
+// SAs with it.
 
 import (
 	"bytes"
@@ -52,11 +57,34 @@ type qmExchange struct {
 	lastIn, lastOut []byte
 	rx              retx
 	touched         time.Time
+
+	// early are the inbound SAs a responder installed with QM2 (keys
+	// wiped), removed if the exchange fails.
+	early []ipsec.SAParams
+	// soft and hard are the SAs' lifetimes, fixed at the first install.
+	soft, hard time.Duration
+	// joined are acquires for traffic this responder exchange carries:
+	// its outbound SA serves them (Kernel resolves the Ref by selector);
+	// they fail with it.
+	joined []Acquire
 }
 
 func (q *qmExchange) close() {
 	q.dh.close()
 	wipe(q.gqm)
+}
+
+// dropEarly removes the inbound SAs of a responder exchange that did not
+// complete.
+func (n *Negotiator) dropEarly(q *qmExchange) {
+	for _, sa := range q.early {
+		_ = n.cfg.Kernel.DeleteSA(sa.Direction, sa.SPI, sa.Dst)
+	}
+	q.early = nil
+	for _, a := range q.joined {
+		n.failAcquire(a)
+	}
+	q.joined = nil
 }
 
 // qmSA is an installed SA pair (with AH+ESP, two pairs). Guarded by
@@ -84,10 +112,33 @@ func (n *Negotiator) Acquire(a Acquire) {
 	}
 	n.stats.TotalAcquire++
 	n.stats.ActiveAcquire++
-	n.request(qmRequest{acq: a})
+	if q := n.joinable(a); q != nil {
+		// The peer is negotiating this traffic with us right now (our
+		// answer to its first packet, say): wait for its outbound SA
+		// instead of a second quick mode in the other direction.
+		q.joined = append(q.joined, a)
+	} else {
+		n.request(qmRequest{acq: a})
+	}
 	out := n.takeOutbox()
 	n.mu.Unlock()
 	n.send(out)
+}
+
+// joinable returns the unfinished responder quick mode with a's peer
+// whose traffic covers a's filter, if any.
+func (n *Negotiator) joinable(a Acquire) *qmExchange {
+	for _, mm := range n.mms {
+		if mm.remote.Addr() != a.Remote {
+			continue
+		}
+		for _, q := range mm.qms {
+			if !q.initiator && !q.done && q.tunnel == a.Filter.Tunnel && q.sel.Covers(a.Filter.Selector) {
+				return q
+			}
+		}
+	}
+	return nil
 }
 
 // request runs a quick mode under a usable main mode SA with the peer,
@@ -328,6 +379,7 @@ func (n *Negotiator) quickModeReceive(mm *mmState, local, remote netip.AddrPort,
 
 func (n *Negotiator) failQM(mm *mmState, q *qmExchange, why string) {
 	delete(mm.qms, q.mid)
+	n.dropEarly(q)
 	q.close()
 	n.stats.NegotiationFailures++
 	if q.initiator {
@@ -426,6 +478,10 @@ func (n *Negotiator) respondQM1(mm *mmState, local, remote netip.AddrPort, h Hea
 	}
 	q.iv = iv2
 	q.lastIn, q.lastOut = msg, out
+	if q.early, err = n.addSAs(mm, q, ipsec.Inbound); err != nil {
+		n.stats.KeyAdditionFailures++
+		return fmt.Errorf("inbound SAs: %w", err)
+	}
 	mm.qms[q.mid] = q
 	n.queue(local, remote, out, "[ HASH "+chainSummary(ps)[2:])
 	return nil
@@ -632,15 +688,26 @@ func saKeys(k *phase1Keys, q *qmExchange, proto uint8, spi uint32) (enc, auth []
 	return enc, auth
 }
 
-// installQM installs the SAs of a finished quick mode, inbound first.
-func (n *Negotiator) installQM(mm *mmState, q *qmExchange) {
-	hard := time.Duration(q.params.lifeSec) * time.Second
+// lifetimes returns the soft and hard lifetimes of q's SAs: the
+// initiator rekeys first; the responder's soft expiry is a fallback for
+// when it does not.
+func (n *Negotiator) lifetimes(q *qmExchange) (soft, hard time.Duration) {
+	hard = time.Duration(q.params.lifeSec) * time.Second
 	jitter := time.Duration(n.randomU32()%1000) * hard / 20000 // up to 5%
-	soft := hard*9/10 - jitter
+	soft = hard*9/10 - jitter
 	if !q.initiator {
-		// The initiator rekeys first; the responder's soft expiry is a
-		// fallback for when it does not.
 		soft = hard*97/100 - jitter
+	}
+	return soft, hard
+}
+
+// addSAs installs q's SAs of direction dir (AH and ESP) and returns them
+// with their keys wiped; on error it removes those it added.
+func (n *Negotiator) addSAs(mm *mmState, q *qmExchange, dir ipsec.Direction) ([]ipsec.SAParams, error) {
+	soft, hard := q.soft, q.hard
+	if hard == 0 {
+		soft, hard = n.lifetimes(q)
+		q.soft, q.hard = soft, hard
 	}
 	udp := encapIsUDP(q.params.encap)
 	mode := ipsec.ModeTransport
@@ -651,6 +718,8 @@ func (n *Negotiator) installQM(mm *mmState, q *qmExchange) {
 	var ref uint64
 	if q.initiator && q.req.rekeyOf == nil {
 		ref = q.req.acq.Ref
+	} else if len(q.joined) > 0 {
+		ref = q.joined[0].Ref
 	}
 	type half struct {
 		proto    uint8
@@ -669,6 +738,45 @@ func (n *Negotiator) installQM(mm *mmState, q *qmExchange) {
 	base := ipsec.SAParams{Mode: mode, Encap: udp, SoftKB: uint64(q.params.lifeKB) * 9 / 10,
 		HardKB: uint64(q.params.lifeKB), SoftLife: soft, HardLife: hard}
 	var added []ipsec.SAParams
+	for _, h := range hs {
+		sa := base
+		sa.Direction, sa.Protocol, sa.Cipher, sa.Hash = dir, h.protocol, h.cipher, h.hash
+		if dir == ipsec.Inbound {
+			sa.SPI, sa.Src, sa.Dst = h.in, remote.Addr(), local.Addr()
+			sa.SrcPort, sa.DstPort = remote.Port(), local.Port()
+			sa.Selector = q.sel.Reverse()
+		} else {
+			sa.SPI, sa.Src, sa.Dst = h.out, local.Addr(), remote.Addr()
+			sa.SrcPort, sa.DstPort = local.Port(), remote.Port()
+			sa.Selector, sa.Ref = q.sel, ref
+		}
+		if !udp {
+			sa.SrcPort, sa.DstPort = 0, 0
+		}
+		sa.EncKey, sa.AuthKey = saKeys(mm.keys, q, h.proto, sa.SPI)
+		err := n.cfg.Kernel.AddSA(sa)
+		wipe(sa.EncKey, sa.AuthKey)
+		sa.EncKey, sa.AuthKey = nil, nil
+		if err != nil {
+			for _, a := range added {
+				_ = n.cfg.Kernel.DeleteSA(a.Direction, a.SPI, a.Dst)
+			}
+			return nil, fmt.Errorf("AddSA %v %v SPI %#x: %w", dir, sa.Protocol, sa.SPI, err)
+		}
+		n.stats.KeyAdditions++
+		added = append(added, sa)
+	}
+	return added, nil
+}
+
+// installQM installs the SAs of a finished quick mode, inbound first
+// (a responder's inbound ones are in already: q.early).
+func (n *Negotiator) installQM(mm *mmState, q *qmExchange) {
+	local, remote := mm.local, mm.remote
+	udp := encapIsUDP(q.params.encap)
+	soft, hard := q.soft, q.hard
+	added := q.early
+	q.early = nil
 	fail := func(err error) {
 		n.stats.KeyAdditionFailures++
 		n.log.Warn("SA install failed", "remote", remote, "err", err)
@@ -677,33 +785,21 @@ func (n *Negotiator) installQM(mm *mmState, q *qmExchange) {
 		}
 		n.failQM(mm, q, err.Error())
 	}
-	for _, dir := range []ipsec.Direction{ipsec.Inbound, ipsec.Outbound} {
-		for _, h := range hs {
-			sa := base
-			sa.Direction, sa.Protocol, sa.Cipher, sa.Hash = dir, h.protocol, h.cipher, h.hash
-			if dir == ipsec.Inbound {
-				sa.SPI, sa.Src, sa.Dst = h.in, remote.Addr(), local.Addr()
-				sa.SrcPort, sa.DstPort = remote.Port(), local.Port()
-				sa.Selector = q.sel.Reverse()
-			} else {
-				sa.SPI, sa.Src, sa.Dst = h.out, local.Addr(), remote.Addr()
-				sa.SrcPort, sa.DstPort = local.Port(), remote.Port()
-				sa.Selector, sa.Ref = q.sel, ref
-			}
-			if !udp {
-				sa.SrcPort, sa.DstPort = 0, 0
-			}
-			sa.EncKey, sa.AuthKey = saKeys(mm.keys, q, h.proto, sa.SPI)
-			err := n.cfg.Kernel.AddSA(sa)
-			wipe(sa.EncKey, sa.AuthKey)
-			if err != nil {
-				fail(fmt.Errorf("AddSA %v %v SPI %#x: %w", dir, sa.Protocol, sa.SPI, err))
-				return
-			}
-			n.stats.KeyAdditions++
-			added = append(added, sa)
+	if len(added) == 0 {
+		in, err := n.addSAs(mm, q, ipsec.Inbound)
+		if err != nil {
+			fail(err)
+			return
 		}
+		added = in
+		soft, hard = q.soft, q.hard
 	}
+	out, err := n.addSAs(mm, q, ipsec.Outbound)
+	if err != nil {
+		fail(err)
+		return
+	}
+	added = append(added, out...)
 	now := n.now()
 	rec := &qmSA{mm: mm.ckyI, local: local.Addr(), remote: remote.Addr(), inAH: q.inAH, inESP: q.inESP,
 		outAH: q.outAH, outESP: q.outESP, initiator: q.initiator, req: q.req,
@@ -727,6 +823,12 @@ func (n *Negotiator) installQM(mm *mmState, q *qmExchange) {
 	if q.initiator && q.req.rekeyOf == nil && n.stats.ActiveAcquire > 0 {
 		n.stats.ActiveAcquire--
 	}
+	for range q.joined {
+		if n.stats.ActiveAcquire > 0 {
+			n.stats.ActiveAcquire--
+		}
+	}
+	q.joined = nil
 	n.log.Info("quick mode SAs installed", "remote", remote, "selector", q.sel.String(),
 		"offer", q.chosen.String(), "spi_in", fmt.Sprintf("%#x", rec.info.SPIIn),
 		"spi_out", fmt.Sprintf("%#x", rec.info.SPIOut), "pfs", rec.info.PFS, "encap", udp)
