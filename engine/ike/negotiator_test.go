@@ -502,3 +502,23 @@ func TestEncapTransport(t *testing.T) {
 		t.Errorf("no NAT-OA:\n%s", log.String())
 	}
 }
+
+// An expired main mode SA goes (with a DELETE); its quick mode SAs stay
+// until their own expiry, and the next acquire makes a new main mode.
+func TestMainModeExpiry(t *testing.T) {
+	a, b, _, clk := newPair(t, pairOpts{})
+	a.policy.mm.Lifetime, b.policy.mm.Lifetime = 300, 300
+	acquire(a, b, 1, true)
+	clk.Advance(301 * time.Second)
+	a.n.Housekeep()
+	if len(a.n.MMSAs()) != 0 || len(b.n.MMSAs()) != 0 {
+		t.Fatalf("main mode SAs left: A %d B %d", len(a.n.MMSAs()), len(b.n.MMSAs()))
+	}
+	if len(a.kernel.list()) != 2 {
+		t.Errorf("quick mode SAs went with the main mode: %d", len(a.kernel.list()))
+	}
+	acquire(a, b, 2, true)
+	if s := a.n.Stats(); s.IKEMainMode != 2 || s.IKEQuickMode != 2 {
+		t.Errorf("stats %+v", s)
+	}
+}
