@@ -522,3 +522,18 @@ func TestMainModeExpiry(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
+
+func TestNonIPv4Refused(t *testing.T) {
+	a, b, _, _ := newPair(t, pairOpts{})
+	a.n.Acquire(Acquire{Ref: 5, Local: addrA, Remote: addrB, Policy: a.policy.qm,
+		Filter: ipsec.QMFilter{Selector: ipsec.Selector{Dst: subnetB}}})
+	a.n.Acquire(Acquire{Ref: 6, Local: netip.MustParseAddr("2001:db8::1"), Remote: addrB, Policy: a.policy.qm})
+	if got := a.kernel.failedRefs(); len(got) != 2 {
+		t.Errorf("FailAcquire %v", got)
+	}
+	a.n.Receive(netip.MustParseAddrPort("[2001:db8::1]:500"), netip.MustParseAddrPort("[2001:db8::2]:500"), make([]byte, 28))
+	if a.n.Stats().InvalidPacketsReceived != 1 {
+		t.Error("IPv6 datagram not counted")
+	}
+	_ = b
+}

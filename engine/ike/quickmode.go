@@ -94,6 +94,13 @@ func (n *Negotiator) Acquire(a Acquire) {
 // or queues it on one being negotiated, or starts one.
 func (n *Negotiator) request(r qmRequest) {
 	a := r.acq
+	sel := a.Filter.Selector
+	if !a.Local.Is4() || !a.Remote.Is4() || !sel.Src.IsValid() || !sel.Dst.IsValid() || !sel.Src.Addr().Is4() || !sel.Dst.Addr().Is4() {
+		n.log.Warn("acquire refused: IPv4 peers and concrete IPv4 selectors only", "remote", a.Remote, "selector", sel.String())
+		n.stats.NegotiationFailures++
+		n.failRequest(r)
+		return
+	}
 	var pendingOn *mmState
 	for _, mm := range n.mms {
 		if mm.remote.Addr() != a.Remote {
