@@ -537,3 +537,51 @@ func TestNonIPv4Refused(t *testing.T) {
 	}
 	_ = b
 }
+
+// selectQM takes the initiator's first acceptable transform, also from a
+// single proposal with N transforms (charon's style), and keeps AH+ESP
+// proposals of one number together.
+func TestSelectQM(t *testing.T) {
+	n, err := New(Config{Kernel: newFakeKernel(), Policy: &fakePolicy{}, Transport: memTransport{&memNet{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := qmParams{encap: encapTunnel, lifeSec: 3600, lifeKB: 5000}
+	esp := func(num uint8, c ipsec.Cipher, h ipsec.Hash) Transform {
+		id, kl := espID(c)
+		return Transform{Num: num, ID: id, Attrs: p2Attrs(p, h, kl)}
+	}
+	sa := &SA{DOI: doiIPsec, Situation: sitIdentityOnly, Proposals: []Proposal{
+		{Num: 1, Protocol: protoESP, SPI: []byte{0, 0, 1, 0}, Transforms: []Transform{
+			esp(1, ipsec.CipherAES256, ipsec.HashSHA256), esp(2, ipsec.Cipher3DES, ipsec.HashMD5), esp(3, ipsec.CipherAES128, ipsec.HashSHA1)}},
+		{Num: 2, Protocol: protoAH, SPI: []byte{0, 0, 2, 0}, Transforms: []Transform{{Num: 1, ID: ahSHA, Attrs: p2Attrs(p, ipsec.HashSHA1, 0)}}},
+		{Num: 2, Protocol: protoESP, SPI: []byte{0, 0, 3, 0}, Transforms: []Transform{esp(1, ipsec.CipherDES, ipsec.HashMD5)}},
+	}}
+	for _, c := range []struct {
+		offers []ipsec.QMOffer
+		want   ipsec.QMOffer
+		num    uint8
+	}{
+		{[]ipsec.QMOffer{{ESP: true, ESPCipher: ipsec.CipherAES128, ESPAuth: ipsec.HashSHA1}, {ESP: true, ESPCipher: ipsec.Cipher3DES, ESPAuth: ipsec.HashMD5}},
+			ipsec.QMOffer{ESP: true, ESPCipher: ipsec.Cipher3DES, ESPAuth: ipsec.HashMD5, LifeSec: 3600, LifeKB: 5000}, 1},
+		{[]ipsec.QMOffer{{AH: ipsec.HashSHA1, ESP: true, ESPCipher: ipsec.CipherDES, ESPAuth: ipsec.HashMD5, LifeSec: 600}},
+			ipsec.QMOffer{AH: ipsec.HashSHA1, ESP: true, ESPCipher: ipsec.CipherDES, ESPAuth: ipsec.HashMD5, LifeSec: 600, LifeKB: 5000}, 2},
+	} {
+		q := &qmExchange{}
+		out, err := n.selectQM(q, sa, ipsec.QMPolicy{Offers: c.offers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.chosen != c.want || out.Proposals[0].Num != c.num {
+			t.Errorf("chose %v (proposal %d), want %v (%d)", q.chosen, out.Proposals[0].Num, c.want, c.num)
+		}
+		for _, pr := range out.Proposals {
+			if len(pr.Transforms) != 1 {
+				t.Errorf("answer proposal with %d transforms", len(pr.Transforms))
+			}
+		}
+	}
+	if _, err := n.selectQM(&qmExchange{}, sa, ipsec.QMPolicy{Offers: []ipsec.QMOffer{{AH: ipsec.HashMD5}}}); err == nil {
+		t.Error("no matching offer accepted")
+	}
+}
