@@ -585,3 +585,20 @@ func TestSelectQM(t *testing.T) {
 		t.Error("no matching offer accepted")
 	}
 }
+
+// A quick mode the responder refuses ends at once on both sides.
+func TestQuickModeRefused(t *testing.T) {
+	a, b, _, _ := newPair(t, pairOpts{})
+	acquire(a, b, 1, true)
+	b.policy.qm.Offers = []ipsec.QMOffer{{ESP: true, ESPCipher: ipsec.CipherAES256, ESPAuth: ipsec.HashSHA256}}
+	acquire(a, b, 2, true)
+	if got := a.kernel.failedRefs(); len(got) != 1 || got[0] != 2 {
+		t.Errorf("FailAcquire %v", got)
+	}
+	if sa, sb := a.n.Stats(), b.n.Stats(); sa.NegotiationFailures != 1 || sb.NegotiationFailures != 1 || sa.ActiveAcquire != 0 {
+		t.Errorf("stats A %+v B %+v", sa, sb)
+	}
+	if len(a.n.MMSAs()) != 1 || len(a.n.QMSAs()) != 1 {
+		t.Error("the main mode SA or the first quick mode went")
+	}
+}

@@ -323,6 +323,10 @@ func (n *Negotiator) quickModeReceive(mm *mmState, local, remote netip.AddrPort,
 			if q == nil {
 				n.stats.ReceiveFailures++
 				n.stats.NegotiationFailures++
+				// RFC 2408 section 5.6: the initiator learns of the
+				// refusal instead of retransmitting into the void.
+				nt := Notify{DOI: doiIPsec, Protocol: protoESP, Type: nNoProposalChosen}
+				n.sendInformational(mm, []payload{{plNotify, nt.Encode()}})
 			} else {
 				n.failQM(mm, q, err.Error())
 			}
