@@ -7,6 +7,7 @@ package ike
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -135,6 +136,17 @@ func (n *Negotiator) peerNotify(mm *mmState, nt Notify) {
 		n.initialContact(mm)
 	default:
 		n.log.Info("peer notification", "remote", mm.remote, "type", nt.Type)
+		if nt.Type > nMaxErrorNotifyValue {
+			return
+		}
+		// An error about a quick mode (RFC 2408 section 3.14.1) ends the
+		// ones this host is waiting for: those with the SPI it names, or
+		// all of them when it names none.
+		for _, q := range mm.qms {
+			if q.initiator && !q.done && (len(nt.SPI) != 4 || be32(nt.SPI) == q.inESP || be32(nt.SPI) == q.inAH) {
+				n.failQM(mm, q, fmt.Sprintf("peer notify %d", nt.Type))
+			}
+		}
 	}
 }
 

@@ -341,6 +341,13 @@ func (n *Negotiator) Receive(local, remote netip.AddrPort, msg []byte) {
 }
 
 func (n *Negotiator) receive(local, remote netip.AddrPort, msg []byte) {
+	// IKE here is IPv4 only (ID_IPV4_* payloads, the IPv4 SPD).
+	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	if !local.Addr().Is4() || !remote.Addr().Is4() {
+		n.stats.InvalidPacketsReceived++
+		return
+	}
 	h, err := DecodeHeader(msg)
 	if err != nil {
 		n.stats.InvalidPacketsReceived++

@@ -502,3 +502,103 @@ func TestEncapTransport(t *testing.T) {
 		t.Errorf("no NAT-OA:\n%s", log.String())
 	}
 }
+
+// An expired main mode SA goes (with a DELETE); its quick mode SAs stay
+// until their own expiry, and the next acquire makes a new main mode.
+func TestMainModeExpiry(t *testing.T) {
+	a, b, _, clk := newPair(t, pairOpts{})
+	a.policy.mm.Lifetime, b.policy.mm.Lifetime = 300, 300
+	acquire(a, b, 1, true)
+	clk.Advance(301 * time.Second)
+	a.n.Housekeep()
+	if len(a.n.MMSAs()) != 0 || len(b.n.MMSAs()) != 0 {
+		t.Fatalf("main mode SAs left: A %d B %d", len(a.n.MMSAs()), len(b.n.MMSAs()))
+	}
+	if len(a.kernel.list()) != 2 {
+		t.Errorf("quick mode SAs went with the main mode: %d", len(a.kernel.list()))
+	}
+	acquire(a, b, 2, true)
+	if s := a.n.Stats(); s.IKEMainMode != 2 || s.IKEQuickMode != 2 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestNonIPv4Refused(t *testing.T) {
+	a, b, _, _ := newPair(t, pairOpts{})
+	a.n.Acquire(Acquire{Ref: 5, Local: addrA, Remote: addrB, Policy: a.policy.qm,
+		Filter: ipsec.QMFilter{Selector: ipsec.Selector{Dst: subnetB}}})
+	a.n.Acquire(Acquire{Ref: 6, Local: netip.MustParseAddr("2001:db8::1"), Remote: addrB, Policy: a.policy.qm})
+	if got := a.kernel.failedRefs(); len(got) != 2 {
+		t.Errorf("FailAcquire %v", got)
+	}
+	a.n.Receive(netip.MustParseAddrPort("[2001:db8::1]:500"), netip.MustParseAddrPort("[2001:db8::2]:500"), make([]byte, 28))
+	if a.n.Stats().InvalidPacketsReceived != 1 {
+		t.Error("IPv6 datagram not counted")
+	}
+	_ = b
+}
+
+// selectQM takes the initiator's first acceptable transform, also from a
+// single proposal with N transforms (charon's style), and keeps AH+ESP
+// proposals of one number together.
+func TestSelectQM(t *testing.T) {
+	n, err := New(Config{Kernel: newFakeKernel(), Policy: &fakePolicy{}, Transport: memTransport{&memNet{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := qmParams{encap: encapTunnel, lifeSec: 3600, lifeKB: 5000}
+	esp := func(num uint8, c ipsec.Cipher, h ipsec.Hash) Transform {
+		id, kl := espID(c)
+		return Transform{Num: num, ID: id, Attrs: p2Attrs(p, h, kl)}
+	}
+	sa := &SA{DOI: doiIPsec, Situation: sitIdentityOnly, Proposals: []Proposal{
+		{Num: 1, Protocol: protoESP, SPI: []byte{0, 0, 1, 0}, Transforms: []Transform{
+			esp(1, ipsec.CipherAES256, ipsec.HashSHA256), esp(2, ipsec.Cipher3DES, ipsec.HashMD5), esp(3, ipsec.CipherAES128, ipsec.HashSHA1)}},
+		{Num: 2, Protocol: protoAH, SPI: []byte{0, 0, 2, 0}, Transforms: []Transform{{Num: 1, ID: ahSHA, Attrs: p2Attrs(p, ipsec.HashSHA1, 0)}}},
+		{Num: 2, Protocol: protoESP, SPI: []byte{0, 0, 3, 0}, Transforms: []Transform{esp(1, ipsec.CipherDES, ipsec.HashMD5)}},
+	}}
+	for _, c := range []struct {
+		offers []ipsec.QMOffer
+		want   ipsec.QMOffer
+		num    uint8
+	}{
+		{[]ipsec.QMOffer{{ESP: true, ESPCipher: ipsec.CipherAES128, ESPAuth: ipsec.HashSHA1}, {ESP: true, ESPCipher: ipsec.Cipher3DES, ESPAuth: ipsec.HashMD5}},
+			ipsec.QMOffer{ESP: true, ESPCipher: ipsec.Cipher3DES, ESPAuth: ipsec.HashMD5, LifeSec: 3600, LifeKB: 5000}, 1},
+		{[]ipsec.QMOffer{{AH: ipsec.HashSHA1, ESP: true, ESPCipher: ipsec.CipherDES, ESPAuth: ipsec.HashMD5, LifeSec: 600}},
+			ipsec.QMOffer{AH: ipsec.HashSHA1, ESP: true, ESPCipher: ipsec.CipherDES, ESPAuth: ipsec.HashMD5, LifeSec: 600, LifeKB: 5000}, 2},
+	} {
+		q := &qmExchange{}
+		out, err := n.selectQM(q, sa, ipsec.QMPolicy{Offers: c.offers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.chosen != c.want || out.Proposals[0].Num != c.num {
+			t.Errorf("chose %v (proposal %d), want %v (%d)", q.chosen, out.Proposals[0].Num, c.want, c.num)
+		}
+		for _, pr := range out.Proposals {
+			if len(pr.Transforms) != 1 {
+				t.Errorf("answer proposal with %d transforms", len(pr.Transforms))
+			}
+		}
+	}
+	if _, err := n.selectQM(&qmExchange{}, sa, ipsec.QMPolicy{Offers: []ipsec.QMOffer{{AH: ipsec.HashMD5}}}); err == nil {
+		t.Error("no matching offer accepted")
+	}
+}
+
+// A quick mode the responder refuses ends at once on both sides.
+func TestQuickModeRefused(t *testing.T) {
+	a, b, _, _ := newPair(t, pairOpts{})
+	acquire(a, b, 1, true)
+	b.policy.qm.Offers = []ipsec.QMOffer{{ESP: true, ESPCipher: ipsec.CipherAES256, ESPAuth: ipsec.HashSHA256}}
+	acquire(a, b, 2, true)
+	if got := a.kernel.failedRefs(); len(got) != 1 || got[0] != 2 {
+		t.Errorf("FailAcquire %v", got)
+	}
+	if sa, sb := a.n.Stats(), b.n.Stats(); sa.NegotiationFailures != 1 || sb.NegotiationFailures != 1 || sa.ActiveAcquire != 0 {
+		t.Errorf("stats A %+v B %+v", sa, sb)
+	}
+	if len(a.n.MMSAs()) != 1 || len(a.n.QMSAs()) != 1 {
+		t.Error("the main mode SA or the first quick mode went")
+	}
+}

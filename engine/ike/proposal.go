@@ -27,70 +27,56 @@ const (
 	keyIKE uint8 = 1 // transform ID KEY_IKE (RFC 2407 section 4.4.2)
 )
 
-func p1EncValue(c ipsec.Cipher) (uint32, uint32) {
-	switch c {
-	case ipsec.CipherDES:
-		return 1, 0
-	case ipsec.Cipher3DES:
-		return 5, 0
-	case ipsec.CipherAES128:
-		return 7, 128
-	case ipsec.CipherAES192:
-		return 7, 192
-	case ipsec.CipherAES256:
-		return 7, 256
+// code is an algorithm's value on the wire: a transform ID or attribute
+// value, with the key length attribute (bits) where one applies.
+type code[A comparable] struct {
+	alg  A
+	id   uint32
+	bits uint32
+}
+
+// wire returns alg's code in tab.
+func wire[A comparable](tab []code[A], alg A) (id, bits uint32) {
+	for _, c := range tab {
+		if c.alg == alg {
+			return c.id, c.bits
+		}
 	}
 	return 0, 0
 }
 
-func p1Cipher(enc, keyLen uint32) ipsec.Cipher {
-	switch {
-	case enc == 1 && keyLen == 0:
-		return ipsec.CipherDES
-	case enc == 5 && keyLen == 0:
-		return ipsec.Cipher3DES
-	case enc == 7 && keyLen == 128:
-		return ipsec.CipherAES128
-	case enc == 7 && keyLen == 192:
-		return ipsec.CipherAES192
-	case enc == 7 && keyLen == 256:
-		return ipsec.CipherAES256
+// algOf returns the algorithm of a code in tab; a missing key length
+// (bits 0) takes the first entry with that id (AES: 128, RFC 3602
+// section 5).
+func algOf[A comparable](tab []code[A], id, bits uint32) (A, bool) {
+	for _, c := range tab {
+		if c.id == id && (c.bits == bits || bits == 0) {
+			return c.alg, true
+		}
 	}
-	return ipsec.CipherNone
+	var zero A
+	return zero, false
 }
 
-func p1HashValue(h ipsec.Hash) uint32 {
-	switch h {
-	case ipsec.HashMD5:
-		return 1
-	case ipsec.HashSHA1:
-		return 2
-	case ipsec.HashSHA256:
-		return 4
+// Phase 1 encryption and hash values (RFC 2409 Appendix A; AES: RFC
+// 3602 section 5, SHA2-256: RFC 4868 section 3).
+var (
+	p1Ciphers = []code[ipsec.Cipher]{
+		{ipsec.CipherDES, 1, 0}, {ipsec.Cipher3DES, 5, 0},
+		{ipsec.CipherAES128, 7, 128}, {ipsec.CipherAES192, 7, 192}, {ipsec.CipherAES256, 7, 256},
 	}
-	return 0
-}
-
-func p1HashOf(v uint32) ipsec.Hash {
-	switch v {
-	case 1:
-		return ipsec.HashMD5
-	case 2:
-		return ipsec.HashSHA1
-	case 4:
-		return ipsec.HashSHA256
-	}
-	return ipsec.HashNone
-}
+	p1Hashes = []code[ipsec.Hash]{{ipsec.HashMD5, 1, 0}, {ipsec.HashSHA1, 2, 0}, {ipsec.HashSHA256, 4, 0}}
+)
 
 // mmTransform is the transform of offer o with auth method am.
 func mmTransform(num int, o ipsec.MMOffer, am uint32, life uint32) Transform {
-	enc, kl := p1EncValue(o.Cipher)
+	enc, kl := wire(p1Ciphers, o.Cipher)
+	hv, _ := wire(p1Hashes, o.Hash)
 	as := []Attribute{attrU(p1Enc, enc)}
 	if kl != 0 {
 		as = append(as, attrU(p1KeyLen, kl))
 	}
-	as = append(as, attrU(p1Hash, p1HashValue(o.Hash)), attrU(p1Auth, am),
+	as = append(as, attrU(p1Hash, hv), attrU(p1Auth, am),
 		attrU(p1Group, uint32(o.Group)), attrU(p1LifeType, lifeSeconds), attrU(p1LifeDur, life))
 	return Transform{Num: uint8(num), ID: keyIKE, Attrs: as}
 }
@@ -112,7 +98,12 @@ func parseMMTransform(t Transform) (mmParsed, bool) {
 	h, _ := t.attr(p1Hash)
 	g, _ := t.attr(p1Group)
 	p.auth, _ = t.attr(p1Auth)
-	p.offer = ipsec.MMOffer{Cipher: p1Cipher(enc, kl), Hash: p1HashOf(h), Group: ipsec.DHGroup(g)}
+	c, okc := algOf(p1Ciphers, enc, kl)
+	hh, okh := algOf(p1Hashes, h, 0)
+	if enc == 7 && kl == 0 {
+		okc = false // AES needs its key length in IKE (RFC 3602 section 5)
+	}
+	p.offer = ipsec.MMOffer{Cipher: c, Hash: hh, Group: ipsec.DHGroup(g)}
 	// Life type/duration pairs (RFC 2409 Appendix A): only seconds.
 	var lt uint32
 	for _, a := range t.Attrs {
@@ -125,7 +116,7 @@ func parseMMTransform(t Transform) (mmParsed, bool) {
 			}
 		}
 	}
-	ok := p.offer.Cipher != ipsec.CipherNone && p.offer.Hash != ipsec.HashNone && supportedGroup(p.offer.Group)
+	ok := okc && okh && supportedGroup(p.offer.Group)
 	return p, ok
 }
 
@@ -150,8 +141,9 @@ const (
 	encapUDPTransportD = 61444
 )
 
-// ESP transform IDs (RFC 2407 section 4.4.4, RFC 4106 section 8.1) and
-// AH transform IDs (section 4.4.3).
+// ESP transform IDs (RFC 2407 section 4.4.4, RFC 4106 section 8.1), AH
+// transform IDs (section 4.4.3) and the authentication algorithm
+// attribute (section 4.5; SHA2-256: RFC 4868 section 2.4).
 const (
 	espDES    uint8 = 2
 	esp3DES   uint8 = 3
@@ -162,82 +154,24 @@ const (
 	ahSHA2256 uint8 = 5
 )
 
+var (
+	espCiphers = []code[ipsec.Cipher]{
+		{ipsec.CipherDES, uint32(espDES), 0}, {ipsec.Cipher3DES, uint32(esp3DES), 0},
+		{ipsec.CipherAES128, uint32(espAES), 128}, {ipsec.CipherAES192, uint32(espAES), 192}, {ipsec.CipherAES256, uint32(espAES), 256},
+		{ipsec.CipherAESGCM128, uint32(espGCM16), 128}, {ipsec.CipherAESGCM256, uint32(espGCM16), 256},
+	}
+	p2Auths = []code[ipsec.Hash]{{ipsec.HashMD5, 1, 0}, {ipsec.HashSHA1, 2, 0}, {ipsec.HashSHA256, 5, 0}}
+	ahIDs   = []code[ipsec.Hash]{{ipsec.HashMD5, uint32(ahMD5), 0}, {ipsec.HashSHA1, uint32(ahSHA), 0}, {ipsec.HashSHA256, uint32(ahSHA2256), 0}}
+)
+
 func espID(c ipsec.Cipher) (uint8, uint32) {
-	switch c {
-	case ipsec.CipherDES:
-		return espDES, 0
-	case ipsec.Cipher3DES:
-		return esp3DES, 0
-	case ipsec.CipherAES128:
-		return espAES, 128
-	case ipsec.CipherAES192:
-		return espAES, 192
-	case ipsec.CipherAES256:
-		return espAES, 256
-	case ipsec.CipherAESGCM128:
-		return espGCM16, 128
-	case ipsec.CipherAESGCM256:
-		return espGCM16, 256
-	}
-	return 0, 0
-}
-
-func espCipher(id uint8, kl uint32) ipsec.Cipher {
-	switch {
-	case id == espDES:
-		return ipsec.CipherDES
-	case id == esp3DES:
-		return ipsec.Cipher3DES
-	case id == espAES && (kl == 128 || kl == 0):
-		return ipsec.CipherAES128
-	case id == espAES && kl == 192:
-		return ipsec.CipherAES192
-	case id == espAES && kl == 256:
-		return ipsec.CipherAES256
-	case id == espGCM16 && (kl == 128 || kl == 0):
-		return ipsec.CipherAESGCM128
-	case id == espGCM16 && kl == 256:
-		return ipsec.CipherAESGCM256
-	}
-	return ipsec.CipherNone
-}
-
-// Authentication algorithm attribute values (RFC 2407 section 4.5, RFC
-// 4868 section 2.4 for SHA2-256).
-func p2AuthValue(h ipsec.Hash) uint32 {
-	switch h {
-	case ipsec.HashMD5:
-		return 1
-	case ipsec.HashSHA1:
-		return 2
-	case ipsec.HashSHA256:
-		return 5
-	}
-	return 0
-}
-
-func p2Hash(v uint32) ipsec.Hash {
-	switch v {
-	case 1:
-		return ipsec.HashMD5
-	case 2:
-		return ipsec.HashSHA1
-	case 5:
-		return ipsec.HashSHA256
-	}
-	return ipsec.HashNone
+	id, bits := wire(espCiphers, c)
+	return uint8(id), bits
 }
 
 func ahID(h ipsec.Hash) uint8 {
-	switch h {
-	case ipsec.HashMD5:
-		return ahMD5
-	case ipsec.HashSHA1:
-		return ahSHA
-	case ipsec.HashSHA256:
-		return ahSHA2256
-	}
-	return 0
+	id, _ := wire(ahIDs, h)
+	return uint8(id)
 }
 
 // qmParams are the attributes common to the transforms of a proposal.
@@ -257,8 +191,8 @@ func p2Attrs(p qmParams, auth ipsec.Hash, keyLen uint32) []Attribute {
 		as = append(as, attrU(p2Group, uint32(p.group)))
 	}
 	as = append(as, attrU(p2Encap, p.encap))
-	if auth != ipsec.HashNone {
-		as = append(as, attrU(p2Auth, p2AuthValue(auth)))
+	if v, _ := wire(p2Auths, auth); v != 0 {
+		as = append(as, attrU(p2Auth, v))
 	}
 	if keyLen != 0 {
 		as = append(as, attrU(p2KeyLen, keyLen))
@@ -297,8 +231,7 @@ func parseP2(protocol uint8, t Transform) (parsedP2, bool) {
 		case p2Encap:
 			p.params.encap = v
 		case p2Auth:
-			p.auth, authSeen = p2Hash(v), true
-			if p.auth == ipsec.HashNone {
+			if p.auth, authSeen = algOf(p2Auths, v, 0); !authSeen {
 				return p, false
 			}
 		case p2KeyLen:
@@ -310,10 +243,11 @@ func parseP2(protocol uint8, t Transform) (parsedP2, bool) {
 	}
 	switch protocol {
 	case protoESP:
-		p.cipher = espCipher(t.ID, kl)
-		if p.cipher == ipsec.CipherNone || p.cipher.AEAD() == authSeen {
+		c, ok := algOf(espCiphers, uint32(t.ID), kl)
+		if !ok || c.AEAD() == authSeen {
 			return p, false
 		}
+		p.cipher = c
 	case protoAH:
 		if !authSeen || ahID(p.auth) != t.ID {
 			return p, false

@@ -145,6 +145,13 @@ func (n *Negotiator) joinable(a Acquire) *qmExchange {
 // or queues it on one being negotiated, or starts one.
 func (n *Negotiator) request(r qmRequest) {
 	a := r.acq
+	sel := a.Filter.Selector
+	if !a.Local.Is4() || !a.Remote.Is4() || !sel.Src.IsValid() || !sel.Dst.IsValid() || !sel.Src.Addr().Is4() || !sel.Dst.Addr().Is4() {
+		n.log.Warn("acquire refused: IPv4 peers and concrete IPv4 selectors only", "remote", a.Remote, "selector", sel.String())
+		n.stats.NegotiationFailures++
+		n.failRequest(r)
+		return
+	}
 	var pendingOn *mmState
 	for _, mm := range n.mms {
 		if mm.remote.Addr() != a.Remote {
@@ -367,6 +374,10 @@ func (n *Negotiator) quickModeReceive(mm *mmState, local, remote netip.AddrPort,
 			if q == nil {
 				n.stats.ReceiveFailures++
 				n.stats.NegotiationFailures++
+				// RFC 2408 section 5.6: the initiator learns of the
+				// refusal instead of retransmitting into the void.
+				nt := Notify{DOI: doiIPsec, Protocol: protoESP, Type: nNoProposalChosen}
+				n.sendInformational(mm, []payload{{plNotify, nt.Encode()}})
 			} else {
 				n.failQM(mm, q, err.Error())
 			}
