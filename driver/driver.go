@@ -45,7 +45,6 @@ package driver
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -231,6 +230,7 @@ type Driver struct {
 	pending pending
 	pool    *boundedPool
 	stats   counters
+	diag    atomic.Uint32 // SetDiagnostics mask
 
 	tunWriteMu sync.Mutex // serializes tun.Write across receive routines
 
@@ -408,16 +408,6 @@ func (d *Driver) SendIKE(local, remote netip.AddrPort, msg []byte) error {
 }
 
 const nonESPMarkerLen = 4
-
-// drop counts a dropped packet on c and logs it at debug level. The log
-// record is built only when debug is enabled, so that the data path does
-// not allocate.
-func (d *Driver) drop(c *atomic.Uint64, reason string, err error) {
-	c.Add(1)
-	if d.log.Enabled(context.Background(), slog.LevelDebug) {
-		d.log.Debug("packet dropped", "reason", reason, "err", err)
-	}
-}
 
 // Routines.
 

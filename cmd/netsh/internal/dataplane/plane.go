@@ -202,8 +202,9 @@ func sourceFor(dst netip.Addr) netip.Addr {
 }
 
 // SetConfig applies the machine configuration of `set config` that the
-// data path enforces (engine.DataPath): the default exemptions and, until
-// the first policy, the boot mode with its exemptions. The engine calls it
+// data path enforces (engine.DataPath): the default exemptions, the drop
+// events ipsecdiagnostics logs (driver.SetDiagnostics) and, until the
+// first policy, the boot mode with its exemptions. The engine calls it
 // again on every change; a boot mode change after the first policy has no
 // effect until the next start, as on Windows.
 func (p *Plane) SetConfig(c store.Config) error {
@@ -211,6 +212,7 @@ func (p *Plane) SetConfig(c store.Config) error {
 	if d == nil {
 		return errNoDriver
 	}
+	d.SetDiagnostics(uint8(c.IPsecDiagnostics))
 	err := d.SetExemptions(sadb.ExemptLevel(c.IPsecExempt), localPrefixes())
 	ex := make([]sadb.BootExemption, 0, len(c.BootExemptions))
 	for _, e := range c.BootExemptions {
