@@ -167,6 +167,12 @@ type Entry struct {
 	// Tunnel is the tunnel endpoint of a negotiate entry; the invalid
 	// Addr means transport mode.
 	Tunnel netip.Addr
+
+	// Override ranks the entry before every entry without it, whatever
+	// the weights: the engine's soft associations (clear text with a
+	// peer that did not answer IKE under a soft filter action) override
+	// the negotiate filter that covers them.
+	Override bool
 }
 
 // validate reports why e cannot go into an SPD.
@@ -263,6 +269,12 @@ func Compile(entries []Entry) (*SPD, error) {
 		rs[i] = ranked{e, i}
 	}
 	slices.SortFunc(rs, func(a, b ranked) int {
+		if a.e.Override != b.e.Override {
+			if a.e.Override {
+				return -1
+			}
+			return 1
+		}
 		if c := cmp.Compare(b.e.Weight, a.e.Weight); c != 0 {
 			return c
 		}

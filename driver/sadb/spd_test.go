@@ -464,3 +464,24 @@ func TestIndexShapeBound(t *testing.T) {
 	}
 	t.Logf("tuples out/in: realistic %d/%d, random shapes %d/%d", o2, i2, o3, i3)
 }
+
+// An Override entry ranks first, even against a heavier or equal entry.
+func TestOverrideRanksFirst(t *testing.T) {
+	host := func(s string) netip.Prefix { return netip.MustParsePrefix(s + "/32") }
+	neg := Entry{ID: 1, Action: ipsec.ActionNegotiate,
+		Selector: Selector{Dir: Outbound, Src: host("10.0.0.1"), Dst: host("10.0.0.2"), Protocol: ipsec.ProtoTCP, DstPort: Port(80)}}
+	soft := Entry{ID: 2, Action: ipsec.ActionPermit, Override: true,
+		Selector: Selector{Dir: Outbound, Dst: host("10.0.0.2")}}
+	spd, err := Compile([]Entry{neg, soft})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := Fields{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Protocol: ipsec.ProtoTCP, SrcPort: 999, DstPort: 80}
+	if e, ok := spd.Lookup(Outbound, f); !ok || e.ID != 2 {
+		t.Fatalf("lookup = %+v %v; want the override (ID 2)", e, ok)
+	}
+	spd, _ = Compile([]Entry{neg})
+	if e, _ := spd.Lookup(Outbound, f); e.ID != 1 {
+		t.Fatalf("without the override: %+v", e)
+	}
+}

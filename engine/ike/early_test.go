@@ -114,3 +114,37 @@ func TestAcquireJoinsResponderExchange(t *testing.T) {
 		}
 	}
 }
+
+// TestSoftFallback: an acquire for a soft filter fails after
+// SoftFallbackAfter when the peer never answers MM1 (counted as a soft
+// association); a hard one keeps waiting for main mode's give-up.
+func TestSoftFallback(t *testing.T) {
+	a, b, mn, clk := newPair(t, pairOpts{})
+	mn.drop = func(from, to netip.AddrPort, msg []byte) bool { return true } // B is not there
+	soft := ipsec.QMFilter{Name: "soft", Direction: ipsec.Outbound, Soft: true,
+		Selector: ipsec.Selector{Src: netip.PrefixFrom(addrA, 32), Dst: netip.PrefixFrom(addrB, 32)}}
+	hard := soft
+	hard.Name, hard.Soft, hard.Selector.Protocol = "hard", false, ipsec.ProtoTCP
+	a.n.Acquire(Acquire{Ref: 1, Local: addrA, Remote: b.addr, Filter: soft, Policy: a.policy.qm})
+	a.n.Acquire(Acquire{Ref: 2, Local: addrA, Remote: b.addr, Filter: hard, Policy: a.policy.qm})
+	clk.Advance(SoftFallbackAfter - time.Millisecond)
+	a.n.Housekeep()
+	if refs := a.kernel.failedRefs(); len(refs) != 0 {
+		t.Fatalf("failed before %v: %v", SoftFallbackAfter, refs)
+	}
+	clk.Advance(time.Millisecond)
+	a.n.Housekeep()
+	if refs := a.kernel.failedRefs(); len(refs) != 1 || refs[0] != 1 {
+		t.Fatalf("failed refs %v; want [1] (the soft one)", refs)
+	}
+	if s := a.n.Stats(); s.SoftAssociations != 1 || s.ActiveAcquire != 1 {
+		t.Errorf("stats: soft associations %d, active acquires %d; want 1, 1", s.SoftAssociations, s.ActiveAcquire)
+	}
+	for i := 0; i < 100 && len(a.kernel.failedRefs()) < 2; i++ {
+		clk.Advance(time.Second)
+		a.n.Housekeep()
+	}
+	if refs := a.kernel.failedRefs(); len(refs) != 2 || refs[1] != 2 {
+		t.Fatalf("failed refs %v; want [1 2] after main mode gives up", refs)
+	}
+}

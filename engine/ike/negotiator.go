@@ -425,6 +425,30 @@ func (n *Negotiator) due(r *retx, now time.Time) bool {
 	return true
 }
 
+// SoftFallbackAfter is how long an acquire for a soft filter (`soft=yes`)
+// waits for the peer's first answer: without one, the acquire fails
+// (Kernel.FailAcquire, where the data path falls back to clear text) and
+// counts a soft association, while main mode keeps trying for the other
+// acquires. Windows Server 2003 falls back after 3 seconds.
+const SoftFallbackAfter = 3 * time.Second
+
+// softFallback fails the soft acquires waiting on mm, whose peer has not
+// answered MM1.
+func (n *Negotiator) softFallback(mm *mmState) {
+	kept := mm.pending[:0]
+	for _, r := range mm.pending {
+		if r.rekeyOf == nil && r.acq.Filter.Soft {
+			n.log.Info("no answer from the peer: soft fallback to clear text", "remote", mm.remote, "filter", r.acq.Filter.Name)
+			n.stats.SoftAssociations++
+			n.failAcquire(r.acq)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	clear(mm.pending[len(kept):])
+	mm.pending = kept
+}
+
 // Housekeep runs one round of timers: retransmission and give-up,
 // expiry and rekeying, DPD. The housekeeping goroutine calls it every
 // Tick; tests with a fake clock call it directly.
@@ -448,6 +472,9 @@ func (n *Negotiator) Housekeep() {
 
 func (n *Negotiator) housekeepMM(mm *mmState, now time.Time) {
 	if !mm.established {
+		if mm.initiator && mm.state == mmSentSA && now.Sub(mm.created) >= SoftFallbackAfter {
+			n.softFallback(mm)
+		}
 		if !n.due(&mm.rx, now) {
 			n.log.Info("main mode timed out", "remote", mm.remote, "state", mm.state)
 			n.failMM(mm, "no answer")

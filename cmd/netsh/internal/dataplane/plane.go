@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gonetsh/gonetsh/driver"
 	"github.com/gonetsh/gonetsh/driver/conn"
@@ -43,16 +45,27 @@ type Plane struct {
 	ike  *net.UDPConn // UDP 500; nil until ListenIKE
 	done chan struct{}
 
-	mu  sync.Mutex // guards tab
-	tab *table
+	mu       sync.Mutex // guards the fields below
+	tab      *table
+	specific []ipsec.QMFilter         // the policy's specific filters
+	soft     map[netip.Addr]time.Time // soft association peers, until when
+	fields   map[uint64]sadb.Fields   // the first packet of each entry's last acquire
+	timer    *time.Timer              // the next soft association expiry
+	now      func() time.Time
 }
+
+// SoftLifetime is how long a soft association (clear text with a peer
+// that did not negotiate under a soft filter action, `soft=yes`) lasts
+// before IKE is tried again: five minutes, as Windows keeps them.
+const SoftLifetime = 5 * time.Minute
 
 // New returns a plane with nothing attached.
 func New(log *slog.Logger) *Plane {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Plane{log: log, done: make(chan struct{})}
+	return &Plane{log: log, done: make(chan struct{}), soft: map[netip.Addr]time.Time{},
+		fields: map[uint64]sadb.Fields{}, now: time.Now}
 }
 
 // Hooks fills the callbacks of cfg that lead to the plane.
@@ -71,18 +84,55 @@ func (p *Plane) AttachAcquirer(a Acquirer)     { p.acq.Store(&a) }
 var errNoDriver = errors.New("dataplane: no driver attached")
 
 // SetPolicy installs the specific quick mode filters of spd in the data
-// path (engine.DataPath).
+// path (engine.DataPath). A new policy ends the soft associations.
 func (p *Plane) SetPolicy(spd *agent.SPD) error {
 	var specific []ipsec.QMFilter
 	if spd != nil {
 		specific = spd.QMSpecific
 	}
-	t, err := compile(specific)
+	p.mu.Lock()
+	p.specific = specific
+	clear(p.soft)
+	clear(p.fields)
+	p.mu.Unlock()
+	return p.apply()
+}
+
+// apply compiles the policy's filters and the soft associations and
+// installs them in the driver.
+func (p *Plane) apply() error {
+	p.mu.Lock()
+	now := p.now()
+	var soft []netip.Addr
+	next := time.Time{}
+	for peer, until := range p.soft {
+		if !now.Before(until) {
+			delete(p.soft, peer)
+			continue
+		}
+		soft = append(soft, peer)
+		if next.IsZero() || until.Before(next) {
+			next = until
+		}
+	}
+	slices.SortFunc(soft, netip.Addr.Compare)
+	t, err := compile(p.specific, soft)
 	if err != nil {
+		p.mu.Unlock()
 		return fmt.Errorf("dataplane: %w", err)
 	}
-	p.mu.Lock()
 	p.tab = t
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+	if !next.IsZero() {
+		p.timer = time.AfterFunc(next.Sub(now), func() {
+			if err := p.apply(); err != nil {
+				p.log.Error("soft association expiry", "err", err)
+			}
+		})
+	}
 	p.mu.Unlock()
 	d := p.drv.Load()
 	if d == nil {
@@ -146,8 +196,30 @@ func (p *Plane) DeleteSA(dir ipsec.Direction, spi uint32, dst netip.Addr) error 
 	return err
 }
 
-// FailAcquire drops the packets held for ref (ike.Kernel).
+// FailAcquire drops the packets held for ref (ike.Kernel). When the
+// filter's action is soft (`soft=yes`: fall back to clear text with a
+// peer that does not do IPsec) and the filter is a transport filter, the
+// peer of the acquire's first packet gets a soft association: clear text
+// both ways for SoftLifetime, then IKE again. The held packets are
+// dropped either way; the application's next packet goes in clear.
 func (p *Plane) FailAcquire(ref uint64) {
+	p.mu.Lock()
+	var f ipsec.QMFilter
+	if p.tab != nil {
+		f = p.tab.filters[ref]
+	}
+	fields, seen := p.fields[ref]
+	soft := f.Soft && !f.Tunnel.IsValid() && seen && fields.Dst.IsValid()
+	if soft {
+		p.soft[fields.Dst] = p.now().Add(SoftLifetime)
+	}
+	p.mu.Unlock()
+	if soft {
+		p.log.Info("soft association: clear text with a peer that did not negotiate", "peer", fields.Dst, "filter", f.Name, "for", SoftLifetime)
+		if err := p.apply(); err != nil {
+			p.log.Error("soft association", "err", err)
+		}
+	}
 	if d := p.drv.Load(); d != nil {
 		d.FailAcquire(ref)
 	}
@@ -158,7 +230,16 @@ func (p *Plane) onAcquire(a driver.Acquire) {
 	if ap == nil {
 		return
 	}
-	f, ok := p.table().filters[a.Entry.ID]
+	p.mu.Lock()
+	var f ipsec.QMFilter
+	ok := false
+	if p.tab != nil {
+		f, ok = p.tab.filters[a.Entry.ID]
+	}
+	if ok {
+		p.fields[a.Entry.ID] = a.Fields
+	}
+	p.mu.Unlock()
 	if !ok {
 		p.log.Warn("acquire for an entry of an older policy", "entry", a.Entry.ID)
 		p.FailAcquire(a.Entry.ID)

@@ -119,7 +119,7 @@ func TestAcquireToSAs(t *testing.T) {
 }
 
 func TestRefResolution(t *testing.T) {
-	tab, err := compile(mirroredSPD(hostA, hostB).QMSpecific)
+	tab, err := compile(mirroredSPD(hostA, hostB).QMSpecific, nil)
 	require.NoError(t, err)
 	sel := ipsec.Selector{Src: netip.PrefixFrom(hostB, 32), Dst: netip.PrefixFrom(hostA, 32)}
 	require.Equal(t, uint64(2), tab.ref(ipsec.Inbound, sel))
@@ -139,4 +139,45 @@ func TestBootModeNumbers(t *testing.T) {
 	require.Equal(t, uint8(store.BootStateful), uint8(sadb.BootStateful))
 	require.Equal(t, uint8(store.BootBlock), uint8(sadb.BootBlock))
 	require.Equal(t, uint8(store.BootPermit), uint8(sadb.BootPermit))
+}
+
+// TestSoftFallback: a soft filter action (Request Security) whose
+// negotiation fails gives the peer a soft association: A's next packet
+// goes in clear and B, with no policy, gets it; a hard one keeps dropping.
+func TestSoftFallback(t *testing.T) {
+	for _, soft := range []bool{true, false} {
+		wa, wb := conntest.NewPair(4)
+		a, b := newSide(t, wa), newSide(t, wb)
+		spd := mirroredSPD(hostA, hostB)
+		for i := range spd.QMSpecific {
+			spd.QMSpecific[i].Soft = soft
+		}
+		require.NoError(t, a.p.SetPolicy(spd))
+		require.NoError(t, b.p.SetPolicy(nil))
+
+		ping := func(seq uint16) []byte {
+			p, err := tuntest.ICMPEcho(hostA, hostB, 9, seq, []byte("soft"))
+			require.NoError(t, err)
+			require.NoError(t, a.tun.Inject(p))
+			return p
+		}
+		ping(1)
+		got := <-a.eng
+		a.p.FailAcquire(got.ref) // as the negotiator does when IKE gets no answer
+		p2 := ping(2)
+		if soft {
+			pkt, err := b.tun.Next(5 * time.Second)
+			require.NoError(t, err, "soft: the packet after the failure goes in clear")
+			require.Equal(t, p2, pkt)
+			continue
+		}
+		select {
+		case got := <-a.eng:
+			require.Equal(t, ipsec.Outbound, got.f.Direction, "hard: a new acquire, no clear text")
+		case <-time.After(5 * time.Second):
+			t.Fatal("hard: no new acquire")
+		}
+		_, err := b.tun.Next(200 * time.Millisecond)
+		require.Error(t, err, "hard: nothing reaches B in clear")
+	}
 }

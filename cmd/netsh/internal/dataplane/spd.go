@@ -30,7 +30,10 @@ type table struct {
 // table keeps its Ref, which the next table may give to another filter;
 // the engine re-keys on policy change, so the window is the life of the
 // old SAs.
-func compile(specific []ipsec.QMFilter) (*table, error) {
+//
+// soft are the peers of soft associations: each gets an Override permit
+// entry both ways, ahead of every filter (see Plane.FailAcquire).
+func compile(specific []ipsec.QMFilter, soft []netip.Addr) (*table, error) {
 	t := &table{
 		filters: make(map[uint64]ipsec.QMFilter, len(specific)),
 		bySel:   make(map[sadb.Selector]uint64),
@@ -52,6 +55,13 @@ func compile(specific []ipsec.QMFilter) (*table, error) {
 				t.bySel[e.Selector] = id
 			}
 		}
+	}
+	for i, peer := range soft {
+		id := uint64(len(specific) + 1 + 2*i)
+		host := netip.PrefixFrom(peer, 32)
+		t.entries = append(t.entries,
+			sadb.Entry{ID: id, Action: ipsec.ActionPermit, Override: true, Selector: sadb.Selector{Dir: sadb.Outbound, Dst: host}},
+			sadb.Entry{ID: id + 1, Action: ipsec.ActionPermit, Override: true, Selector: sadb.Selector{Dir: sadb.Inbound, Src: host}})
 	}
 	spd, err := sadb.Compile(t.entries)
 	if err != nil {

@@ -104,6 +104,12 @@ func (p *Plane) Send(local, remote netip.AddrPort, msg []byte) error {
 
 // Close closes the IKE socket and waits for its routine.
 func (p *Plane) Close() error {
+	p.mu.Lock()
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+	p.mu.Unlock()
 	if p.ike == nil {
 		return nil
 	}
