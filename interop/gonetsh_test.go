@@ -4,6 +4,9 @@ package interop
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +56,7 @@ func TestGonetshPairTransportPSK(t *testing.T) {
 	b.script(secure("192.0.2.1", "ESP[3DES,SHA1]", "3DES-SHA1-2"))
 	a.Start()
 	b.Start()
+	a.must("ipsec", "dynamic", "set", "config", "ikelogging", "1")
 
 	out, err := a.exec(30*time.Second, "ping", "-c", "3", "-i", "0.3", "-W", "5", "192.0.2.2")
 	if err != nil || !strings.Contains(out, "3 packets transmitted, 3 received") {
@@ -63,6 +67,24 @@ func TestGonetshPairTransportPSK(t *testing.T) {
 	t.Logf("capture on A: %+v", s)
 	if s.Exchanges[2] != 6 || s.Exchanges[32] != 3 || s.ESP != 6 || s.Clear != 0 {
 		t.Errorf("capture on A: %+v; want 6 main mode and 3 quick mode messages, then 6 ESP (3 echoes, 3 replies) and nothing in clear", s)
+	}
+	// The IKE log of `set config ikelogging 1`: one line per message, no
+	// key material.
+	ikeLog, err := os.ReadFile(filepath.Join(a.store, "ike.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(ikeLog), "main-mode"); n != 6 {
+		t.Errorf("ike.log has %d main mode lines, want 6:\n%s", n, ikeLog)
+	}
+	if strings.Contains(string(ikeLog), "interop test key") {
+		t.Errorf("ike.log holds the pre-shared key:\n%s", ikeLog)
+	}
+	stats := a.must("ipsec", "dynamic", "show", "stats")
+	for _, want := range []string{"IKE Main Mode", "IKE Quick Mode", "Key Additions", "Active Security Associations", "Confidential Bytes Sent"} {
+		if v := counter(stats, want); v <= 0 {
+			t.Errorf("show stats: %s is not above 0 after a secured ping:\n%s", want, stats)
+		}
 	}
 	for _, h := range []*host{a, b} {
 		mm := h.must("ipsec", "dynamic", "show", "mmsas")
@@ -75,4 +97,19 @@ func TestGonetshPairTransportPSK(t *testing.T) {
 			t.Errorf("%s show qmsas:\n%s", h.ns.Name(), qm)
 		}
 	}
+}
+
+// counter returns the value of the first `show stats` line whose label is
+// name; -1 when there is none.
+func counter(stats, name string) int {
+	for _, line := range strings.Split(stats, "\n") {
+		label, value, ok := strings.Cut(line, ":")
+		if ok && strings.TrimSpace(label) == name {
+			v, err := strconv.Atoi(strings.TrimSpace(value))
+			if err == nil {
+				return v
+			}
+		}
+	}
+	return -1
 }
