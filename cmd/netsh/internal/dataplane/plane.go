@@ -48,10 +48,23 @@ type Plane struct {
 	mu       sync.Mutex // guards the fields below
 	tab      *table
 	specific []ipsec.QMFilter         // the policy's specific filters
+	resp     []respFilter             // filters made for SAs no filter covers
 	soft     map[netip.Addr]time.Time // soft association peers, until when
 	fields   map[uint64]sadb.Fields   // the first packet of each entry's last acquire
 	timer    *time.Timer              // the next soft association expiry
 	now      func() time.Time
+}
+
+// respFilter is the pair of negotiate filters (outbound, inbound) the
+// plane makes for SAs the negotiator installed as a responder for traffic
+// no filter of the policy covers: the default response rule (Client,
+// Respond Only), as Windows' responder makes filters for what it accepted.
+// Their inbound side has InPass (the host still talks in clear to others
+// of that pair's traffic, as Respond Only does). They go with their last
+// SA.
+type respFilter struct {
+	out, in ipsec.QMFilter
+	spis    map[uint32]bool // the SAs (by SPI) that use them
 }
 
 // SoftLifetime is how long a soft association (clear text with a peer
@@ -75,6 +88,9 @@ func (p *Plane) Hooks(cfg *driver.Config) {
 	cfg.OnIKE = p.onIKE
 }
 
+// Driver returns the attached driver (nil before AttachDriver).
+func (p *Plane) Driver() *driver.Driver { return p.drv.Load() }
+
 // AttachDriver, AttachNegotiator and AttachAcquirer complete the wiring;
 // events that arrive before are dropped.
 func (p *Plane) AttachDriver(d *driver.Driver) { p.drv.Store(d) }
@@ -92,6 +108,7 @@ func (p *Plane) SetPolicy(spd *agent.SPD) error {
 	}
 	p.mu.Lock()
 	p.specific = specific
+	p.resp = nil
 	clear(p.soft)
 	clear(p.fields)
 	p.mu.Unlock()
@@ -116,7 +133,14 @@ func (p *Plane) apply() error {
 		}
 	}
 	slices.SortFunc(soft, netip.Addr.Compare)
-	t, err := compile(p.specific, soft)
+	filters := p.specific
+	if len(p.resp) > 0 {
+		filters = slices.Clone(p.specific)
+		for _, r := range p.resp {
+			filters = append(filters, r.out, r.in)
+		}
+	}
+	t, err := compile(filters, soft)
 	if err != nil {
 		p.mu.Unlock()
 		return fmt.Errorf("dataplane: %w", err)
@@ -157,6 +181,12 @@ func (p *Plane) AddSA(sa ipsec.SAParams) error {
 	if ref == 0 {
 		ref = p.table().ref(sa.Direction, sa.Selector)
 	}
+	if ref == 0 {
+		var err error
+		if ref, err = p.respond(sa); err != nil {
+			return err
+		}
+	}
 	proto := driver.ProtocolESP
 	if sa.Protocol == ipsec.SAAH {
 		proto = driver.ProtocolAH
@@ -183,7 +213,42 @@ func (p *Plane) AddSA(sa ipsec.SAParams) error {
 	})
 }
 
-// DeleteSA removes an SA (ike.Kernel); an unknown SA is not an error.
+// respond makes (or joins) the respFilter for sa, an SA whose traffic no
+// negotiate filter covers, and returns the ID of its entry of sa's
+// direction.
+func (p *Plane) respond(sa ipsec.SAParams) (uint64, error) {
+	out := sa.Selector
+	local, peer := sa.Src, sa.Dst
+	if sa.Direction == ipsec.Inbound {
+		out, local, peer = sa.Selector.Reverse(), sa.Dst, sa.Src
+	}
+	p.mu.Lock()
+	i := slices.IndexFunc(p.resp, func(r respFilter) bool { return r.out.Selector == out })
+	created := i < 0
+	if created {
+		f := ipsec.QMFilter{Name: "Default Response", Selector: out, Direction: ipsec.Outbound, Mirrored: true,
+			InboundAction: ipsec.ActionNegotiate, OutboundAction: ipsec.ActionNegotiate, InPass: true}
+		in := f
+		in.Selector, in.Direction, in.Mirror = out.Reverse(), ipsec.Inbound, true
+		if sa.Mode == ipsec.ModeTunnel {
+			f.Tunnel, in.Tunnel = peer, local
+		}
+		p.resp = append(p.resp, respFilter{out: f, in: in, spis: map[uint32]bool{}})
+		i = len(p.resp) - 1
+		p.log.Info("filters for SAs of the default response", "selector", out.String())
+	}
+	p.resp[i].spis[sa.SPI] = true
+	p.mu.Unlock()
+	if created {
+		if err := p.apply(); err != nil {
+			return 0, err
+		}
+	}
+	return p.table().ref(sa.Direction, sa.Selector), nil
+}
+
+// DeleteSA removes an SA (ike.Kernel); an unknown SA is not an error. The
+// last SA of a respFilter takes the filter with it.
 func (p *Plane) DeleteSA(dir ipsec.Direction, spi uint32, dst netip.Addr) error {
 	d := p.drv.Load()
 	if d == nil {
@@ -191,7 +256,21 @@ func (p *Plane) DeleteSA(dir ipsec.Direction, spi uint32, dst netip.Addr) error 
 	}
 	err := d.DeleteSA(sadb.ID{Dir: sadb.Direction(dir), SPI: spi, Dst: dst})
 	if errors.Is(err, sadb.ErrNotFound) {
-		return nil
+		err = nil
+	}
+	p.mu.Lock()
+	changed := false
+	p.resp = slices.DeleteFunc(p.resp, func(r respFilter) bool {
+		if r.spis[spi] {
+			delete(r.spis, spi)
+			changed = changed || len(r.spis) == 0
+			return len(r.spis) == 0
+		}
+		return false
+	})
+	p.mu.Unlock()
+	if changed {
+		err = errors.Join(err, p.apply())
 	}
 	return err
 }

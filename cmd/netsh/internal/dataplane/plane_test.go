@@ -181,3 +181,38 @@ func TestSoftFallback(t *testing.T) {
 		require.Error(t, err, "hard: nothing reaches B in clear")
 	}
 }
+
+// TestDefaultResponseFilters: SAs a responder installs for traffic no
+// filter covers (the default response rule) bring their own negotiate
+// filters, inbound with InPass: B, with no policy, answers A inside the SA
+// and still accepts clear text; when the last SA goes, so do the filters.
+func TestDefaultResponseFilters(t *testing.T) {
+	wa, wb := conntest.NewPair(4)
+	a, b := newSide(t, wa), newSide(t, wb)
+	require.NoError(t, a.p.SetPolicy(mirroredSPD(hostA, hostB)))
+	require.NoError(t, b.p.SetPolicy(nil))
+	key := []byte("0123456789abcdef0123")
+	sa := func(dir ipsec.Direction, spi uint32, src, dst netip.Addr, ref uint64) ipsec.SAParams {
+		sel := ipsec.Selector{Src: netip.PrefixFrom(src, 32), Dst: netip.PrefixFrom(dst, 32)}
+		return ipsec.SAParams{Direction: dir, SPI: spi, Protocol: ipsec.SAESP, Mode: ipsec.ModeTransport,
+			Src: src, Dst: dst, Cipher: ipsec.CipherAESGCM128, EncKey: key, Selector: sel, Ref: ref}
+	}
+	require.NoError(t, b.p.AddSA(sa(ipsec.Inbound, 0x100, hostA, hostB, 0)))
+	require.NoError(t, b.p.AddSA(sa(ipsec.Outbound, 0x200, hostB, hostA, 0)))
+	require.Len(t, b.p.table().entries, 2, "the default response's filter pair")
+	require.NoError(t, a.p.AddSA(sa(ipsec.Inbound, 0x200, hostB, hostA, 0)))
+	require.NoError(t, a.p.AddSA(sa(ipsec.Outbound, 0x100, hostA, hostB, 0)))
+
+	reply, err := tuntest.ICMPEchoReply(hostB, hostA, 7, 1, []byte("r"))
+	require.NoError(t, err)
+	require.NoError(t, b.tun.Inject(reply))
+	pkt, err := a.tun.Next(5 * time.Second)
+	require.NoError(t, err)
+	require.Equal(t, reply, pkt, "B's answer crossed inside the SA (A drops clear text)")
+	require.Equal(t, uint64(1), b.p.Driver().Stats().ProtectedPacketsSent)
+
+	require.NoError(t, b.p.DeleteSA(ipsec.Outbound, 0x200, hostA))
+	require.Len(t, b.p.table().entries, 2, "the inbound SA still uses them")
+	require.NoError(t, b.p.DeleteSA(ipsec.Inbound, 0x100, hostB))
+	require.Empty(t, b.p.table().entries, "the last SA took the filters")
+}
