@@ -17,8 +17,9 @@ const interopPSK = "gonetsh and charon share this key"
 
 // tunnelPolicy is the netsh script of a gonetsh gateway at local (inner
 // address inner) with a tunnel to the gateway remote (inner address
-// peerInner): two rules, one per direction, as Windows tunnels are made.
-func tunnelPolicy(local, remote, inner, peerInner netip.Addr, mmsec, qmsec string, pfs bool, psk string) string {
+// peerInner): two rules, one per direction, as Windows tunnels are made;
+// auth is the rules' authentication methods (pskAuth, rootcaAuth).
+func tunnelPolicy(local, remote, inner, peerInner netip.Addr, mmsec, qmsec string, pfs bool, auth string) string {
 	return fmt.Sprintf(`pushd ipsec static
 add filterlist "out"
 add filter "out" %[3]s %[4]s mirrored=no
@@ -26,12 +27,18 @@ add filterlist "in"
 add filter "in" %[4]s %[3]s mirrored=no
 add filteraction "tunnel" action=negotiate qmsec=%[6]q qmpfs=%[7]s
 add policy "to charon" mmsec=%[5]q activatedefaultrule=no
-add rule "out" "to charon" "out" "tunnel" tunnel=%[2]s psk=%[8]q kerberos=no
-add rule "in" "to charon" "in" "tunnel" tunnel=%[1]s psk=%[8]q kerberos=no
+add rule "out" "to charon" "out" "tunnel" tunnel=%[2]s %[8]s kerberos=no
+add rule "in" "to charon" "in" "tunnel" tunnel=%[1]s %[8]s kerberos=no
 set policy "to charon" assign=y
 popd
-`, local, remote, inner, peerInner, mmsec, qmsec, yesNo(pfs), psk)
+`, local, remote, inner, peerInner, mmsec, qmsec, yesNo(pfs), auth)
 }
+
+// pskAuth and rootcaAuth are the authentication methods of a rule: a
+// pre-shared key, or certificates issued under the CA named by its
+// distinguished name.
+func pskAuth(psk string) string     { return fmt.Sprintf("psk=%q", psk) }
+func rootcaAuth(caDN string) string { return fmt.Sprintf("rootca=%q", caDN) }
 
 func yesNo(b bool) string {
 	if b {
@@ -113,7 +120,7 @@ func runCharonCase(t *testing.T, c charonCase) {
 	}}})
 
 	a := newHost(t, nsA)
-	a.script(tunnelPolicy(outerA, outerB, innerA, innerB, c.mmsec, c.qmsec, c.pfs, interopPSK))
+	a.script(tunnelPolicy(outerA, outerB, innerA, innerB, c.mmsec, c.qmsec, c.pfs, pskAuth(interopPSK)))
 	a.Start()
 
 	if c.charonStarts {
@@ -174,7 +181,7 @@ func TestCharonWrongPSK(t *testing.T) {
 		}},
 	}}})
 	a := newHost(t, p.A)
-	a.script(tunnelPolicy(p.OuterA, p.OuterB, p.InnerA, p.InnerB, "3DES-SHA1-2", "ESP[3DES,SHA1]", false, "gonetsh's key"))
+	a.script(tunnelPolicy(p.OuterA, p.OuterB, p.InnerA, p.InnerB, "3DES-SHA1-2", "ESP[3DES,SHA1]", false, pskAuth("gonetsh's key")))
 	a.Start()
 	if err := charontest.Ping(p.A, p.InnerA, p.InnerB, 2); err == nil {
 		t.Fatal("ping passed with mismatched pre-shared keys")

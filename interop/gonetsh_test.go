@@ -35,15 +35,21 @@ func pair(t *testing.T) (a, b *host, capA *netnstest.Capture) {
 // secure is a policy that requires ESP between this host and peer for all
 // traffic, authenticated with a pre-shared key.
 func secure(peer, qmsec, mmsec string) string {
+	return secureAuth(peer, qmsec, mmsec, pskAuth("interop test key"))
+}
+
+// secureAuth is secure with the rule's authentication methods auth
+// (pskAuth, rootcaAuth).
+func secureAuth(peer, qmsec, mmsec, auth string) string {
 	return fmt.Sprintf(`pushd ipsec static
 add filterlist "to peer"
 add filter "to peer" srcaddr=me dstaddr=%s mirrored=yes
 add filteraction "require" action=negotiate qmsec=%q inpass=no soft=no
 add policy "peer policy" mmsec=%q activatedefaultrule=no
-add rule "secure" "peer policy" "to peer" "require" psk="interop test key" kerberos=no
+add rule "secure" "peer policy" "to peer" "require" %s kerberos=no
 set policy "peer policy" assign=y
 popd
-`, peer, qmsec, mmsec)
+`, peer, qmsec, mmsec, auth)
 }
 
 // TestGonetshPairTransportPSK: two gonetsh hosts under a Require Security

@@ -180,6 +180,9 @@ func (h *host) exec(timeout time.Duration, name string, args ...string) (string,
 // Wire shapes seen on a capture.
 type shape struct {
 	IKE500, IKE4500, ESP, ESPinUDP, Clear int
+	// AH counts protocol 51 packets, AHESP those of them whose next
+	// header is ESP (an AH+ESP bundle).
+	AH, AHESP int
 	// Exchanges counts ISAKMP messages by exchange type (2 main mode,
 	// 32 quick mode, 5 informational).
 	Exchanges map[byte]int
@@ -201,6 +204,11 @@ func classify(pkts []netnstest.Packet) shape {
 		switch d[9] {
 		case 50:
 			s.ESP++
+		case 51:
+			s.AH++
+			if len(payload) > 0 && payload[0] == 50 {
+				s.AHESP++
+			}
 		case 17:
 			if len(payload) < 8 {
 				continue

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/gonetsh/gonetsh/cmd/netsh/internal/dataplane"
 	"github.com/gonetsh/gonetsh/engine"
@@ -15,8 +16,10 @@ import (
 // dataplaneWiring returns the service's wiring for --dataplane mode: with
 // "on", or "auto"/"" as root, the service opens the data path (TUN device,
 // wire sockets, kernel rules, routes) and the IKE negotiator in its
-// network namespace; otherwise it serves the SPD only.
-func dataplaneWiring(mode string) *wiring {
+// network namespace; otherwise it serves the SPD only. The negotiator's
+// certificate identity and trusted CAs are read from <storeDir>/certs
+// (ike.CertConfig.Dir) when that directory exists.
+func dataplaneWiring(mode, storeDir string) *wiring {
 	if mode == "off" || mode != "on" && os.Geteuid() != 0 {
 		return nil
 	}
@@ -32,13 +35,18 @@ func dataplaneWiring(mode string) *wiring {
 			return err
 		}
 		o.DataPath = svc.Plane
+		var certs ike.CertConfig
+		if d := filepath.Join(storeDir, "certs"); isDir(d) {
+			certs.Dir = d
+		}
 		o.NewNegotiator = func(pol ike.Policy, ikeLog io.Writer) engine.Negotiator {
 			neg, err = ike.New(ike.Config{
-				Kernel:      svc.Plane,
-				Policy:      pol,
-				Transport:   svc.Plane,
-				Logger:      log.With("sub", "ike"),
-				ExchangeLog: ikeLog,
+				Kernel:       svc.Plane,
+				Policy:       pol,
+				Transport:    svc.Plane,
+				Logger:       log.With("sub", "ike"),
+				ExchangeLog:  ikeLog,
+				Certificates: certs,
 			})
 			if err != nil {
 				log.Error("IKE negotiator", "err", err)
@@ -72,3 +80,8 @@ func dataplaneWiring(mode string) *wiring {
 }
 
 var _ engine.Negotiator = (*ike.Negotiator)(nil)
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}

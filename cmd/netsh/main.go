@@ -216,7 +216,7 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return 1
 	}
 	if o.service {
-		return runService(ctx, g, o.storeDir, db, stderr, dataplaneWiring(o.dataplane))
+		return runService(ctx, g, o.storeDir, db, stderr, dataplaneWiring(o.dataplane, o.storeDir))
 	}
 	interactive := o.script == "" && len(o.command) == 0
 	cfg := shell.Config{Grammar: g, Store: db, Out: stdout, Err: stderr, Interactive: interactive}

@@ -327,6 +327,8 @@ func (p *Plane) onAcquire(a driver.Acquire) {
 	local := a.Fields.Src
 	if f.Tunnel.IsValid() {
 		local = sourceFor(f.Tunnel)
+	} else {
+		f = narrow(f, a.Fields)
 	}
 	// The engine may block on the negotiator; the data path must not.
 	go func() {
@@ -347,6 +349,23 @@ func (p *Plane) onIKE(ep conn.Endpoint, msg []byte) {
 	if np := p.neg.Load(); np != nil {
 		(*np).Receive(ep.Local, ep.Remote, msg)
 	}
+}
+
+// narrow returns the transport filter f cut down to the hosts of the
+// packet p that raised the acquire, when f's destination is not one host
+// (me to any: the built-in All IP Traffic): the peer is the packet's
+// destination, and the quick mode negotiates host-to-host identities
+// for it, as a Windows specific filter for that pair would. Protocol and
+// ports stay f's.
+func narrow(f ipsec.QMFilter, p sadb.Fields) ipsec.QMFilter {
+	if d := f.Selector.Dst; d.IsValid() && d.Bits() == 32 || !p.Dst.Is4() || !p.Src.Is4() {
+		return f
+	}
+	f.Selector.Src = netip.PrefixFrom(p.Src, 32)
+	f.Selector.Dst = netip.PrefixFrom(p.Dst, 32)
+	f.SrcAddr = ipsec.Address{Kind: ipsec.AddrIP, IP: p.Src}
+	f.DstAddr = ipsec.Address{Kind: ipsec.AddrIP, IP: p.Dst}
+	return f
 }
 
 // sourceFor returns the address this host sends from toward dst (a

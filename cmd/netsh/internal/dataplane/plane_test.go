@@ -216,3 +216,20 @@ func TestDefaultResponseFilters(t *testing.T) {
 	require.NoError(t, b.p.DeleteSA(ipsec.Inbound, 0x100, hostB))
 	require.Empty(t, b.p.table().entries, "the last SA took the filters")
 }
+
+// TestNarrow: a transport filter from me to any (the built-in All IP
+// Traffic) is cut to the hosts of the packet that raised the acquire, so
+// that the engine finds a peer; a host-to-host filter is left alone.
+func TestNarrow(t *testing.T) {
+	all := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	p := sadb.Fields{Src: hostA, Dst: hostB, Protocol: ipsec.ProtoTCP, SrcPort: 1000, DstPort: 80}
+	generic := ipsec.QMFilter{Name: "all", Selector: ipsec.Selector{Src: netip.PrefixFrom(hostA, 32), Dst: all}}
+	got := narrow(generic, p)
+	require.Equal(t, netip.PrefixFrom(hostA, 32), got.Selector.Src)
+	require.Equal(t, netip.PrefixFrom(hostB, 32), got.Selector.Dst)
+	require.Equal(t, ipsec.ProtoAny, got.Selector.Protocol, "protocol and ports stay the filter's")
+	require.Equal(t, hostB, got.DstAddr.IP)
+
+	host := ipsec.QMFilter{Name: "host", Selector: ipsec.Selector{Src: netip.PrefixFrom(hostA, 32), Dst: netip.PrefixFrom(hostB, 32)}}
+	require.Equal(t, host, narrow(host, sadb.Fields{Src: hostA, Dst: netip.MustParseAddr("192.0.2.9")}))
+}
