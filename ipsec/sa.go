@@ -79,6 +79,7 @@ type SAParams struct {
 	EncKey, AuthKey    []byte
 	Selector           Selector // the traffic the SA carries, in its direction
 	Ref                uint64   // the acquire's Ref for the outbound SA of an initiator; 0: resolve by Selector
+	BundleSPI          uint32   // the SPI of the other SA of an AH+ESP bundle (same direction and Dst); 0: none
 	SoftKB, HardKB     uint64   // lifetime in kilobytes; 0: none
 	SoftLife, HardLife time.Duration
 }

@@ -148,3 +148,21 @@ func TestSoftFallback(t *testing.T) {
 		t.Fatalf("failed refs %v; want [1 2] after main mode gives up", refs)
 	}
 }
+
+// TestBundleSPIs: the two SAs of an AH+ESP bundle name each other in each
+// direction, and the peer's twins name the same SPIs.
+func TestBundleSPIs(t *testing.T) {
+	a, b, _, _ := newPair(t, pairOpts{qmOffers: []ipsec.QMOffer{{AH: ipsec.HashSHA1, ESP: true, ESPCipher: ipsec.Cipher3DES, ESPAuth: ipsec.HashSHA1}}})
+	acquire(a, b, 1, false)
+	for _, n := range []*node{a, b} {
+		for _, dir := range []ipsec.Direction{ipsec.Inbound, ipsec.Outbound} {
+			sas := n.kernel.byDir(dir)
+			if len(sas) != 2 {
+				t.Fatalf("%v: %d SAs", dir, len(sas))
+			}
+			if sas[0].BundleSPI != sas[1].SPI || sas[1].BundleSPI != sas[0].SPI || sas[0].Protocol == sas[1].Protocol {
+				t.Errorf("%v SAs do not name each other: %+v", dir, sas)
+			}
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/gonetsh/gonetsh/ipsec"
@@ -763,6 +764,13 @@ func (n *Negotiator) addSAs(mm *mmState, q *qmExchange, dir ipsec.Direction) ([]
 		}
 		if !udp {
 			sa.SrcPort, sa.DstPort = 0, 0
+		}
+		if len(hs) == 2 { // AH+ESP: each SA names the other (RFC 4301 section 4.5)
+			other := hs[1-slices.IndexFunc(hs, func(x half) bool { return x.proto == h.proto })]
+			sa.BundleSPI = other.out
+			if dir == ipsec.Inbound {
+				sa.BundleSPI = other.in
+			}
 		}
 		sa.EncKey, sa.AuthKey = saKeys(mm.keys, q, h.proto, sa.SPI)
 		err := n.cfg.Kernel.AddSA(sa)

@@ -196,7 +196,12 @@ func (p *Plane) AddSA(sa ipsec.SAParams) error {
 		mode = driver.ModeTunnel
 	}
 	kb := func(k uint64) uint64 { return k * 1024 }
+	var bundle sadb.ID
+	if sa.BundleSPI != 0 {
+		bundle = sadb.ID{Dir: sadb.Direction(sa.Direction), SPI: sa.BundleSPI, Dst: sa.Dst}
+	}
 	return d.AddSA(sadb.ID{Dir: sadb.Direction(sa.Direction), SPI: sa.SPI, Dst: sa.Dst}, driver.SAParams{
+		Bundle:    bundle,
 		Protocol:  proto,
 		Mode:      mode,
 		Cipher:    sa.Cipher,
