@@ -29,6 +29,9 @@ bench: build
 	rm -f $(BENCHOUT)/charon-rate.txt
 	CHARONTEST_RATE_OUT=$(abspath $(BENCHOUT))/charon-rate.txt $(GO) test -count=1 -timeout 30m -run='^TestNegotiationRate$$' -v ./internal/charontest >$(BENCHOUT)/charon-rate.log 2>&1; \
 	  rc=$$?; grep -v '^        [0-9]' $(BENCHOUT)/charon-rate.log; exit $$rc
+	rm -f $(BENCHOUT)/ike-rate.txt
+	GONETSH_RATE_OUT=$(abspath $(BENCHOUT))/ike-rate.txt $(GO) test -count=1 -timeout 30m -run='^TestNegotiationRate$$' -v ./engine/ike >$(BENCHOUT)/ike-rate.log 2>&1; \
+	  rc=$$?; grep -v '^        [0-9]' $(BENCHOUT)/ike-rate.log; exit $$rc
 
 # What the interop tests need: strongSwan's charon as the IKEv1 peer (with
 # kernel-libipsec from the extra plugins, 3DES/GCM from openssl in the

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+
+	"golang.org/x/net/ipv4"
 )
 
 // udpTransport is the tests' Transport over real sockets on 500 and
@@ -13,6 +15,10 @@ import (
 // skipped).
 type udpTransport struct {
 	c500, c4500 *net.UDPConn
+	// p500 and p4500, set by listenUDPAny, carry each datagram's local
+	// address (IP_PKTINFO): the sockets are bound to 0.0.0.0 and serve
+	// every address of the namespace.
+	p500, p4500 *ipv4.PacketConn
 	wg          sync.WaitGroup
 }
 
@@ -31,28 +37,75 @@ func listenUDP(addr netip.Addr) (*udpTransport, error) {
 	return &udpTransport{c500: c500, c4500: c4500}, nil
 }
 
+// listenUDPAny binds both ports on 0.0.0.0 (in the calling goroutine's
+// network namespace) for a Negotiator that speaks from many local
+// addresses: Receive gets the datagram's destination as the local
+// address, Send uses the local address as the source.
+func listenUDPAny() (*udpTransport, error) {
+	u, err := listenUDP(netip.IPv4Unspecified())
+	if err != nil {
+		return nil, err
+	}
+	u.p500, u.p4500 = ipv4.NewPacketConn(u.c500), ipv4.NewPacketConn(u.c4500)
+	for _, p := range []*ipv4.PacketConn{u.p500, u.p4500} {
+		if err := p.SetControlMessage(ipv4.FlagDst, true); err != nil {
+			u.Close()
+			return nil, err
+		}
+	}
+	return u, nil
+}
+
 func (u *udpTransport) Send(local, remote netip.AddrPort, msg []byte) error {
+	c, p := u.c500, u.p500
 	if local.Port() == PortNATT || remote.Port() == PortNATT {
 		b := make([]byte, 4+len(msg))
 		copy(b[4:], msg)
-		_, err := u.c4500.WriteToUDPAddrPort(b, remote)
+		c, p, msg = u.c4500, u.p4500, b
+	}
+	if p != nil {
+		_, err := p.WriteTo(msg, &ipv4.ControlMessage{Src: local.Addr().AsSlice()}, net.UDPAddrFromAddrPort(remote))
 		return err
 	}
-	_, err := u.c500.WriteToUDPAddrPort(msg, remote)
+	_, err := c.WriteToUDPAddrPort(msg, remote)
 	return err
 }
 
 // serve feeds received IKE datagrams to n until Close.
 func (u *udpTransport) serve(n *Negotiator) {
-	for _, c := range []*net.UDPConn{u.c500, u.c4500} {
+	for _, c := range []struct {
+		c *net.UDPConn
+		p *ipv4.PacketConn
+	}{{u.c500, u.p500}, {u.c4500, u.p4500}} {
 		u.wg.Add(1)
 		go func() {
 			defer u.wg.Done()
-			local := c.LocalAddr().(*net.UDPAddr).AddrPort()
+			local := c.c.LocalAddr().(*net.UDPAddr).AddrPort()
 			local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
 			buf := make([]byte, 65536)
 			for {
-				k, from, err := c.ReadFromUDPAddrPort(buf)
+				var k int
+				var from netip.AddrPort
+				var err error
+				if c.p != nil {
+					var cm *ipv4.ControlMessage
+					var src net.Addr
+					k, cm, src, err = c.p.ReadFrom(buf)
+					if err == nil {
+						if cm == nil {
+							continue
+						}
+						ua, ok := src.(*net.UDPAddr)
+						dst, ok2 := netip.AddrFromSlice(cm.Dst.To4())
+						if !ok || !ok2 {
+							continue
+						}
+						from = ua.AddrPort()
+						local = netip.AddrPortFrom(dst, local.Port())
+					}
+				} else {
+					k, from, err = c.c.ReadFromUDPAddrPort(buf)
+				}
 				if errors.Is(err, net.ErrClosed) {
 					return
 				}

@@ -107,7 +107,7 @@ func MeasureRate(t testing.TB, cfg RateConfig) (Rate, error) {
 	p := NewPair(t)
 	// kernel-libipsec installs a route per CHILD_SA and wants a local
 	// address inside the local selector for its source.
-	if err := addHostAddrs(p.A, cfg.N); err != nil {
+	if err := AddHostAddrs(p.A, cfg.N, rateInner); err != nil {
 		t.Fatalf("charontest: %v", err)
 	}
 	psk := []byte("charontest rate")
@@ -144,9 +144,9 @@ func MeasureRate(t testing.TB, cfg RateConfig) (Rate, error) {
 	}
 	b := Start(t, p.B, Config{Conns: []Conn{responder}, LogLevels: quiet, Options: opts})
 	a := Start(t, p.A, Config{Conns: conns, LogLevels: quiet, Options: opts})
-	rssA0, rssB0 := rssKiB(a.PID()), rssKiB(b.PID())
+	rssA0, rssB0 := RSSKiB(a.PID()), RSSKiB(b.PID())
 
-	load0 := loadAvg()
+	load0 := LoadAvg()
 	var next atomic.Int64
 	var mu sync.Mutex
 	var errs []error
@@ -192,12 +192,12 @@ func MeasureRate(t testing.TB, cfg RateConfig) (Rate, error) {
 	r := Rate{
 		Suite: cfg.Suite.Name, N: cfg.N, Concurrency: cfg.Concurrency,
 		Elapsed: elapsed, PerSecond: float64(cfg.N) / elapsed.Seconds(),
-		LoadAvg: [2]string{load0, loadAvg()},
+		LoadAvg: [2]string{load0, LoadAvg()},
 	}
 	if err := checkEstablished(b, cfg.N); err != nil {
 		return r, err
 	}
-	if rssA1, rssB1 := rssKiB(a.PID()), rssKiB(b.PID()); rssA0 > 0 && rssA1 > 0 && rssB0 > 0 && rssB1 > 0 {
+	if rssA1, rssB1 := RSSKiB(a.PID()), RSSKiB(b.PID()); rssA0 > 0 && rssA1 > 0 && rssB0 > 0 && rssB1 > 0 {
 		r.InitiatorKiB = float64(rssA1-rssA0) * 1000 / float64(cfg.N)
 		r.ResponderKiB = float64(rssB1-rssB0) * 1000 / float64(cfg.N)
 	}
@@ -210,11 +210,12 @@ func rateInner(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{10, 1, byte(1 + i>>8), byte(i)})
 }
 
-// addHostAddrs puts rateInner(0..n-1) on lo of ns, in one `ip -batch`.
-func addHostAddrs(ns *netnstest.NS, n int) error {
+// AddHostAddrs puts addr(0..n-1) as /32s on lo of ns, in one
+// `ip -batch`.
+func AddHostAddrs(ns *netnstest.NS, n int, addr func(i int) netip.Addr) error {
 	var b strings.Builder
 	for i := range n {
-		fmt.Fprintf(&b, "addr add %s/32 dev lo\n", rateInner(i))
+		fmt.Fprintf(&b, "addr add %s/32 dev lo\n", addr(i))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -245,8 +246,8 @@ func checkEstablished(c *Charon, n int) error {
 	return nil
 }
 
-// loadAvg returns the 1-minute load average, "?" when unknown.
-func loadAvg() string {
+// LoadAvg returns the 1-minute load average, "?" when unknown.
+func LoadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
 		return f[0]
@@ -257,8 +258,8 @@ func loadAvg() string {
 // errNoRSS: /proc/PID/status without VmRSS.
 var errNoRSS = errors.New("no VmRSS")
 
-// rssKiB returns the resident set size of pid in KiB, 0 when unknown.
-func rssKiB(pid int) int64 {
+// RSSKiB returns the resident set size of pid in KiB, 0 when unknown.
+func RSSKiB(pid int) int64 {
 	v, err := readRSS(pid)
 	if err != nil {
 		return 0
