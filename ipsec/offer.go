@@ -1,7 +1,11 @@
 package ipsec
 
 import (
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
 	"fmt"
+	"hash"
 	"strings"
 )
 
@@ -88,6 +92,20 @@ func (h Hash) String() string {
 		return "SHA256"
 	}
 	return fmt.Sprintf("Hash(%d)", uint8(h))
+}
+
+// New returns the constructor of h's hash function (crypto/md5,
+// crypto/sha1, crypto/sha256), or nil for HashNone and unknown values.
+func (h Hash) New() func() hash.Hash {
+	switch h {
+	case HashMD5:
+		return md5.New
+	case HashSHA1:
+		return sha1.New
+	case HashSHA256:
+		return sha256.New
+	}
+	return nil
 }
 
 // DHGroup is a Diffie-Hellman group by its IANA (Oakley) number. netsh's

@@ -64,24 +64,11 @@ func EncKeyLen(c ipsec.Cipher) int {
 	return c.KeyLen()
 }
 
-// newHMAC returns the hash constructor for h, or nil.
-func newHMAC(h ipsec.Hash) func() hash.Hash {
-	switch h {
-	case ipsec.HashMD5:
-		return md5.New
-	case ipsec.HashSHA1:
-		return sha1.New
-	case ipsec.HashSHA256:
-		return sha256.New
-	}
-	return nil
-}
-
 // NewMAC returns a keyed HMAC for h whose state is precomputed: it is Reset
 // once, so that later Resets restore the saved inner and outer pad states
 // instead of hashing the key again. key is not retained.
 func NewMAC(h ipsec.Hash, key []byte) (hash.Hash, error) {
-	fn := newHMAC(h)
+	fn := h.New()
 	if fn == nil {
 		return nil, fmt.Errorf("%w: integrity %v", ErrAlgorithm, h)
 	}

@@ -101,7 +101,7 @@ func pair(t testing.TB, s suiteCase, spi uint32, esn bool) (out, in *SA) {
 // any length (the RFC 2202/4231 vectors use non-ESP key lengths).
 func newHMACState(t testing.TB, h ipsec.Hash, key []byte) hash.Hash {
 	t.Helper()
-	m := hmac.New(newHMAC(h), key)
+	m := hmac.New(h.New(), key)
 	m.Reset()
 	return m
 }

@@ -10,31 +10,15 @@ import (
 	"crypto/cipher"
 	"crypto/des"
 	"crypto/hmac"
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"hash"
 
 	"github.com/gonetsh/gonetsh/ipsec"
 )
 
-func hashFunc(h ipsec.Hash) func() hash.Hash {
-	switch h {
-	case ipsec.HashMD5:
-		return md5.New
-	case ipsec.HashSHA1:
-		return sha1.New
-	case ipsec.HashSHA256:
-		return sha256.New
-	}
-	return nil
-}
-
 // prf is HMAC-hash(key, data...).
 func prf(h ipsec.Hash, key []byte, data ...[]byte) []byte {
-	m := hmac.New(hashFunc(h), key)
+	m := hmac.New(h.New(), key)
 	for _, d := range data {
 		m.Write(d)
 	}
@@ -43,7 +27,7 @@ func prf(h ipsec.Hash, key []byte, data ...[]byte) []byte {
 
 // digest is the plain hash of data (the IV and NAT-D computations).
 func digest(h ipsec.Hash, data ...[]byte) []byte {
-	m := hashFunc(h)()
+	m := h.New()()
 	for _, d := range data {
 		m.Write(d)
 	}
