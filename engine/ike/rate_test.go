@@ -263,6 +263,12 @@ func measureRate(t *testing.T, s rateSuite, n, conc int) (gonetshRate, error) {
 	return r, nil
 }
 
+// rateSettle is the pause before each measurement: the kernel deletes
+// the previous measurement's namespaces (N addresses, and charon's TUN
+// routes) in the background after `ip netns delete` returns, and that
+// work would otherwise land on the next measurement.
+const rateSettle = 5 * time.Second
+
 // TestNegotiationRate measures main mode + quick mode negotiations per
 // second, gonetsh to gonetsh (measureRate) and charon to charon
 // (charontest.MeasureRate), back to back per suite of
@@ -295,6 +301,7 @@ func TestNegotiationRate(t *testing.T) {
 			var c charontest.Rate
 			t.Run("charon", func(t *testing.T) {
 				charontest.RequireCharon(t)
+				time.Sleep(rateSettle)
 				r, err := charontest.MeasureRate(t, charontest.RateConfig{Suite: s.charon, N: n, Concurrency: conc})
 				if err != nil {
 					t.Fatal(err)
@@ -304,6 +311,7 @@ func TestNegotiationRate(t *testing.T) {
 			})
 			var g gonetshRate
 			t.Run("gonetsh", func(t *testing.T) {
+				time.Sleep(rateSettle)
 				r, err := measureRate(t, s, n, conc)
 				if err != nil {
 					t.Fatal(err)
