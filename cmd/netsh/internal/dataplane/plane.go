@@ -43,8 +43,12 @@ type Plane struct {
 	ike  *net.UDPConn // UDP 500; nil until ListenIKE
 	done chan struct{}
 
-	mu  sync.Mutex // guards tab
-	tab *table
+	// mu guards the table and what it is compiled from, and orders the
+	// driver's SetPolicy calls.
+	mu       sync.Mutex
+	tab      *table
+	specific []ipsec.QMFilter
+	dyn      dynamic
 }
 
 // New returns a plane with nothing attached.
@@ -71,19 +75,26 @@ func (p *Plane) AttachAcquirer(a Acquirer)     { p.acq.Store(&a) }
 var errNoDriver = errors.New("dataplane: no driver attached")
 
 // SetPolicy installs the specific quick mode filters of spd in the data
-// path (engine.DataPath).
+// path (engine.DataPath), with the dynamic entries of the default
+// response rule.
 func (p *Plane) SetPolicy(spd *agent.SPD) error {
 	var specific []ipsec.QMFilter
 	if spd != nil {
 		specific = spd.QMSpecific
 	}
-	t, err := compile(specific)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.specific = specific
+	return p.applyLocked()
+}
+
+// applyLocked compiles the table and hands it to the driver.
+func (p *Plane) applyLocked() error {
+	t, err := compile(p.specific, p.dyn.list())
 	if err != nil {
 		return fmt.Errorf("dataplane: %w", err)
 	}
-	p.mu.Lock()
 	p.tab = t
-	p.mu.Unlock()
 	d := p.drv.Load()
 	if d == nil {
 		return errNoDriver
@@ -103,9 +114,13 @@ func (p *Plane) AddSA(sa ipsec.SAParams) error {
 	if d == nil {
 		return errNoDriver
 	}
+	id := sadb.ID{Dir: sadb.Direction(sa.Direction), SPI: sa.SPI, Dst: sa.Dst.Unmap()}
 	ref := sa.Ref
 	if ref == 0 {
-		ref = p.table().ref(sa.Direction, sa.Selector)
+		var err error
+		if ref, err = p.resolve(id, sa); err != nil {
+			return err
+		}
 	}
 	proto := driver.ProtocolESP
 	if sa.Protocol == ipsec.SAAH {
@@ -116,7 +131,7 @@ func (p *Plane) AddSA(sa ipsec.SAParams) error {
 		mode = driver.ModeTunnel
 	}
 	kb := func(k uint64) uint64 { return k * 1024 }
-	return d.AddSA(sadb.ID{Dir: sadb.Direction(sa.Direction), SPI: sa.SPI, Dst: sa.Dst}, driver.SAParams{
+	err := d.AddSA(id, driver.SAParams{
 		Protocol:  proto,
 		Mode:      mode,
 		Cipher:    sa.Cipher,
@@ -131,6 +146,43 @@ func (p *Plane) AddSA(sa ipsec.SAParams) error {
 		Soft:      sadb.Lifetime{Bytes: kb(sa.SoftKB), Time: sa.SoftLife},
 		Hard:      sadb.Lifetime{Bytes: kb(sa.HardKB), Time: sa.HardLife},
 	})
+	if err != nil {
+		p.forgetDynamic(id)
+	}
+	return err
+}
+
+// resolve finds the negotiate entry of an SA installed without a Ref:
+// the table's, else (a transport SA this host answered through its
+// default response rule) a new dynamic entry for its selector.
+func (p *Plane) resolve(id sadb.ID, sa ipsec.SAParams) (uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ref := p.tab.ref(sa.Direction, sa.Selector)
+	if ref == 0 && sa.Mode == ipsec.ModeTransport {
+		ref = p.dyn.add(selector(sa.Direction, sa.Selector))
+		p.dyn.sas[id] = ref
+		if err := p.applyLocked(); err != nil {
+			p.dyn.forget(id)
+			return 0, err
+		}
+		p.log.Info("default response: dynamic entry", "entry", ref, "dir", sa.Direction, "selector", sa.Selector)
+	} else if ref >= dynBase {
+		p.dyn.sas[id] = ref
+	}
+	return ref, nil
+}
+
+// forgetDynamic drops SA id from its dynamic entry, and the entry from
+// the data path when it was the last SA.
+func (p *Plane) forgetDynamic(id sadb.ID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dyn.forget(id) {
+		if err := p.applyLocked(); err != nil {
+			p.log.Warn("default response: removing a dynamic entry", "err", err)
+		}
+	}
 }
 
 // DeleteSA removes an SA (ike.Kernel); an unknown SA is not an error.
@@ -139,7 +191,9 @@ func (p *Plane) DeleteSA(dir ipsec.Direction, spi uint32, dst netip.Addr) error 
 	if d == nil {
 		return errNoDriver
 	}
-	err := d.DeleteSA(sadb.ID{Dir: sadb.Direction(dir), SPI: spi, Dst: dst})
+	id := sadb.ID{Dir: sadb.Direction(dir), SPI: spi, Dst: dst.Unmap()}
+	err := d.DeleteSA(id)
+	p.forgetDynamic(id)
 	if errors.Is(err, sadb.ErrNotFound) {
 		return nil
 	}
@@ -159,6 +213,12 @@ func (p *Plane) onAcquire(a driver.Acquire) {
 		return
 	}
 	f, ok := p.table().filters[a.Entry.ID]
+	if !ok && a.Entry.ID >= dynBase {
+		// A default response entry whose outbound SA is gone: the
+		// peer starts again.
+		p.FailAcquire(a.Entry.ID)
+		return
+	}
 	if !ok {
 		p.log.Warn("acquire for an entry of an older policy", "entry", a.Entry.ID)
 		p.FailAcquire(a.Entry.ID)

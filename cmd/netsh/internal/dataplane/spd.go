@@ -9,7 +9,9 @@
 package dataplane
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 
 	"github.com/gonetsh/gonetsh/driver/sadb"
 	"github.com/gonetsh/gonetsh/ipsec"
@@ -30,7 +32,8 @@ type table struct {
 // table keeps its Ref, which the next table may give to another filter;
 // the engine re-keys on policy change, so the window is the life of the
 // old SAs.
-func compile(specific []ipsec.QMFilter) (*table, error) {
+// The dynamic entries dyn (IDs from dynBase) follow them.
+func compile(specific []ipsec.QMFilter, dyn []sadb.Entry) (*table, error) {
 	t := &table{
 		filters: make(map[uint64]ipsec.QMFilter, len(specific)),
 		bySel:   make(map[sadb.Selector]uint64),
@@ -51,6 +54,12 @@ func compile(specific []ipsec.QMFilter) (*table, error) {
 			if _, dup := t.bySel[e.Selector]; !dup {
 				t.bySel[e.Selector] = id
 			}
+		}
+	}
+	for _, e := range dyn {
+		t.entries = append(t.entries, e)
+		if _, dup := t.bySel[e.Selector]; !dup {
+			t.bySel[e.Selector] = e.ID
 		}
 	}
 	spd, err := sadb.Compile(t.entries)
@@ -102,4 +111,60 @@ func (t *table) ref(dir ipsec.Direction, sel ipsec.Selector) uint64 {
 		return e.ID
 	}
 	return 0
+}
+
+// dynBase is the first ID of a dynamic entry, above any position of a
+// specific filter, so that a policy change does not renumber them.
+const dynBase = 1 << 32
+
+// dynamic holds the entries of the default response rule (reference
+// section 10): a host that answers a quick mode no filter of its own
+// covers (Client (Respond Only)) gets, per negotiated selector and
+// direction, a negotiate entry for as long as SAs are installed under
+// it, so that the data path accepts the decrypted traffic (the SA's
+// entry, driver step 2d), routes the replies into the TUN device and
+// protects them, and drops that peer's traffic in clear. Such an entry
+// never acquires: it has no filter of the engine behind it.
+type dynamic struct {
+	next    uint64
+	entries map[uint64]sadb.Entry
+	sas     map[sadb.ID]uint64 // SAs installed under a dynamic entry
+}
+
+// add returns a new negotiate entry for sel.
+func (d *dynamic) add(sel sadb.Selector) uint64 {
+	if d.entries == nil {
+		d.entries, d.sas, d.next = map[uint64]sadb.Entry{}, map[sadb.ID]uint64{}, dynBase
+	}
+	id := d.next
+	d.next++
+	d.entries[id] = sadb.Entry{Selector: sel, Action: ipsec.ActionNegotiate, ID: id}
+	return id
+}
+
+// forget drops SA id; it reports whether that emptied its entry, which
+// is then gone.
+func (d *dynamic) forget(id sadb.ID) bool {
+	ref, ok := d.sas[id]
+	if !ok {
+		return false
+	}
+	delete(d.sas, id)
+	for _, r := range d.sas {
+		if r == ref {
+			return false
+		}
+	}
+	delete(d.entries, ref)
+	return true
+}
+
+// list returns the entries in ID order.
+func (d *dynamic) list() []sadb.Entry {
+	out := make([]sadb.Entry, 0, len(d.entries))
+	for _, e := range d.entries {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b sadb.Entry) int { return cmp.Compare(a.ID, b.ID) })
+	return out
 }
