@@ -104,6 +104,7 @@ type defaultsCase struct {
 var defaultsCases = []defaultsCase{
 	{name: "Secure Server to Secure Server", polA: securePolicy, polB: securePolicy, secured: true},
 	{name: "Client to Secure Server", polA: securePolicy, polB: clientPolicy, secured: true, fromAOnly: true},
+	{name: "Server to Secure Server", polA: serverPolicy, polB: securePolicy, secured: true},
 	{name: "Client to Client", polA: clientPolicy, polB: clientPolicy, cleartextTCP: true},
 	{name: "Secure Server to no policy", polA: securePolicy, polB: "", refused: true},
 	{name: "Server to no policy", polA: serverPolicy, polB: "", cleartextTCP: true, fromAOnly: true,
@@ -117,8 +118,11 @@ var defaultsCases = []defaultsCase{
 // a pre-shared key in place of Kerberos (builtinPSK), assigned on two
 // gonetsh hosts, reach the outcomes Windows documents for "All IP
 // Traffic" (here a TCP exchange, both ways where both may start): secured
-// when both ask or when a Secure Server asks a Client; refused between a
-// Secure Server and a host without IPsec; clear between two Clients.
+// when both ask (Secure Server or Server with Secure Server) or when a
+// Secure Server asks a Client (its default response rule answers);
+// refused between a Secure Server and a host without IPsec (the service
+// runs, nothing is assigned, IKE gets no answer); clear between two
+// Clients. Server to a host without IPsec (soft=yes) skips on its bug.
 // Ping crosses in clear in every case: the built-ins permit All ICMP
 // Traffic (reference 4.1), a rule more specific than All IP Traffic.
 func TestDefaultPolicies(t *testing.T) {
