@@ -178,6 +178,28 @@ func runDefaultsCase(t *testing.T, c defaultsCase) {
 		if s.Exchanges[2] != 6 || s.Exchanges[32] != 3 || s.ESP == 0 || s.Clear != 6 {
 			t.Errorf("capture on A: %+v; want one main mode (6), one quick mode (3), TCP in ESP and only the 6 pings in clear", s)
 		}
+		// ICMP stays permitted in clear beside the SAs, both ways, when
+		// both sides have the ICMP permit. Not with a Client: its
+		// default response entry covers what the quick mode
+		// negotiated, all protocols, so it answers A's clear echo in
+		// ESP, and A's driver drops the decrypted reply because A's
+		// best inbound entry for ICMP is a permit, not the SA's
+		// negotiate entry (driver/receive.go step 2d).
+		if c.polB == clientPolicy {
+			return
+		}
+		for _, h := range []struct {
+			from *host
+			to   string
+		}{{a, "192.0.2.2"}, {b, "192.0.2.1"}} {
+			out, err := h.from.exec(20*time.Second, "ping", "-c", "3", "-i", "0.2", "-W", "3", h.to)
+			if err != nil || !strings.Contains(out, "3 packets transmitted, 3 received") {
+				t.Errorf("ping %s -> %s beside the SAs: %v\n%s", h.from.ns.Name(), h.to, err, out)
+			}
+		}
+		if s2 := settle(capA, func(s shape) bool { return s.Clear >= 18 }); s2.Clear != 18 {
+			t.Errorf("capture on A after the second pings: %+v; want 12 more packets in clear", s2)
+		}
 		for _, h := range []*host{a, b} {
 			mm := h.must("ipsec", "dynamic", "show", "mmsas")
 			qm := h.must("ipsec", "dynamic", "show", "qmsas")

@@ -123,8 +123,10 @@ const dynBase = 1 << 32
 // direction, a negotiate entry for as long as SAs are installed under
 // it, so that the data path accepts the decrypted traffic (the SA's
 // entry, driver step 2d), routes the replies into the TUN device and
-// protects them, and drops that peer's traffic in clear. Such an entry
-// never acquires: it has no filter of the engine behind it.
+// protects them. It accepts that peer's cleartext (InPass): a Client
+// "communicates normally" (reference 4.1) and the peer may exempt some of
+// that traffic itself, as the built-ins exempt ICMP. Such an entry never
+// acquires: it has no filter of the engine behind it.
 type dynamic struct {
 	next    uint64
 	entries map[uint64]sadb.Entry
@@ -138,7 +140,7 @@ func (d *dynamic) add(sel sadb.Selector) uint64 {
 	}
 	id := d.next
 	d.next++
-	d.entries[id] = sadb.Entry{Selector: sel, Action: ipsec.ActionNegotiate, ID: id}
+	d.entries[id] = sadb.Entry{Selector: sel, Action: ipsec.ActionNegotiate, ID: id, InPass: true}
 	return id
 }
 
