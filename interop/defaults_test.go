@@ -218,5 +218,20 @@ func runDefaultsCase(t *testing.T, c defaultsCase) {
 		if out, _, st := a.run("", "ipsec", "dynamic", "show", "qmsas"); st == 0 {
 			t.Errorf("A lists quick mode SAs with a host without policy:\n%s", out)
 		}
+		// The host without policy never answers IKE: every main mode
+		// message on the wire is A's (MM1 and its retransmissions).
+		var mine, theirs int
+		for _, p := range capA.Packets() {
+			if classify([]netnstest.Packet{p}).IKE500 == 1 {
+				if p.Outgoing {
+					mine++
+				} else {
+					theirs++
+				}
+			}
+		}
+		if mine == 0 || theirs != 0 {
+			t.Errorf("IKE on A's wire: %d sent, %d received; want A's main mode unanswered", mine, theirs)
+		}
 	}
 }
