@@ -277,6 +277,23 @@ func TestSelectorMismatch(t *testing.T) {
 	b.stat(t, "SelectorMismatches", func(s Stats) uint64 { return s.SelectorMismatches }, 2)
 	b.nothing(t)
 	require.Equal(t, uint64(0), b.d.Stats().ProtectedPacketsReceived)
+
+	// A packet B's policy permits in clear is accepted protected too; a
+	// blocked one is not.
+	b.policy(t, sadb.Entry{ID: 22, Action: ipsec.ActionNegotiate, Tunnel: gwB,
+		Selector: sadb.Selector{Dir: sadb.Inbound, Src: netA, Dst: netB}},
+		sadb.Entry{ID: 23, Action: ipsec.ActionPermit,
+			Selector: sadb.Selector{Dir: sadb.Inbound, Src: netA, Dst: netB, Protocol: ipsec.ProtoICMP}})
+	pkt := echo(t, false, inNetA, inNetB, 3, 64)
+	a.send(t, pkt)
+	require.Equal(t, pkt, b.recv(t), "permitted in clear, accepted protected")
+	b.policy(t, sadb.Entry{ID: 22, Action: ipsec.ActionNegotiate, Tunnel: gwB,
+		Selector: sadb.Selector{Dir: sadb.Inbound, Src: netA, Dst: netB}},
+		sadb.Entry{ID: 23, Action: ipsec.ActionBlock,
+			Selector: sadb.Selector{Dir: sadb.Inbound, Src: netA, Dst: netB, Protocol: ipsec.ProtoICMP}})
+	a.send(t, echo(t, false, inNetA, inNetB, 4, 64))
+	b.stat(t, "SelectorMismatches", func(s Stats) uint64 { return s.SelectorMismatches }, 3)
+	b.nothing(t)
 }
 
 // TestNATTPort: IKE behind the Non-ESP Marker goes to OnIKE, keepalives

@@ -139,8 +139,14 @@ func (d *Driver) open(proto Protocol, spi uint32, dst netip.Addr, pkt []byte, ep
 		d.drop(&d.stats.PacketsNotDecrypted, "inbound: bad inner packet", err)
 		return nil, false
 	}
+	// RFC 4301 section 5.2 step 4, with one allowance: a packet the SPD
+	// permits in clear may also arrive protected (a peer whose quick mode
+	// covered all protocols answers in ESP what this host permits, e.g.
+	// ICMP beside the built-in policies' All IP Traffic): accepting it
+	// grants nothing clear text would not.
 	e, found := d.spd.Load().Lookup(sadb.Inbound, f)
-	if !found || e.Action != ipsec.ActionNegotiate || e.ID != x.ref {
+	permitted := found && e.Action == ipsec.ActionPermit
+	if !permitted && (!found || e.Action != ipsec.ActionNegotiate || e.ID != x.ref) {
 		d.drop(&d.stats.SelectorMismatches, "inbound: packet does not match its SA's entry", nil)
 		return nil, false
 	}

@@ -104,6 +104,7 @@ type defaultsCase struct {
 var defaultsCases = []defaultsCase{
 	{name: "Secure Server to Secure Server", polA: securePolicy, polB: securePolicy, secured: true},
 	{name: "Client to Secure Server", polA: securePolicy, polB: clientPolicy, secured: true, fromAOnly: true},
+	{name: "Server to Secure Server", polA: serverPolicy, polB: securePolicy, secured: true},
 	{name: "Client to Client", polA: clientPolicy, polB: clientPolicy, cleartextTCP: true},
 	{name: "Secure Server to no policy", polA: securePolicy, polB: "", refused: true},
 	{name: "Server to no policy", polA: serverPolicy, polB: "", cleartextTCP: true, fromAOnly: true},
@@ -113,8 +114,11 @@ var defaultsCases = []defaultsCase{
 // a pre-shared key in place of Kerberos (builtinPSK), assigned on two
 // gonetsh hosts, reach the outcomes Windows documents for "All IP
 // Traffic" (here a TCP exchange, both ways where both may start): secured
-// when both ask or when a Secure Server asks a Client; refused between a
-// Secure Server and a host without IPsec; clear between two Clients.
+// when both ask (Secure Server or Server with Secure Server) or when a
+// Secure Server asks a Client (its default response rule answers);
+// refused between a Secure Server and a host without IPsec (the service
+// runs, nothing is assigned, IKE gets no answer); clear between two
+// Clients. Server to a host without IPsec (soft=yes) skips on its bug.
 // Ping crosses in clear in every case: the built-ins permit All ICMP
 // Traffic (reference 4.1), a rule more specific than All IP Traffic.
 func TestDefaultPolicies(t *testing.T) {
@@ -148,7 +152,7 @@ func runDefaultsCase(t *testing.T, c defaultsCase) {
 		t.Skip(c.skip)
 	}
 	tcp := func(from, to *host, src, dst netip.Addr) error {
-		return tcpDial(from.ns, to.ns, src, dst, 4*time.Second)
+		return tcpDial(from.ns, to.ns, src, dst, 10*time.Second)
 	}
 	errAB := tcp(a, b, addrA, addrB)
 	var errBA error
@@ -169,6 +173,25 @@ func runDefaultsCase(t *testing.T, c defaultsCase) {
 	case c.secured:
 		if s.Exchanges[2] != 6 || s.Exchanges[32] != 3 || s.ESP == 0 || s.Clear != 6 {
 			t.Errorf("capture on A: %+v; want one main mode (6), one quick mode (3), TCP in ESP and only the 6 pings in clear", s)
+		}
+		// ICMP stays permitted beside the SAs, both ways. A Client's
+		// default response filters cover what the quick mode
+		// negotiated, all protocols, so it answers in ESP; the Secure
+		// Server accepts that, since its policy permits ICMP in clear
+		// anyway (driver/receive.go, RFC 4301 section 5.2 step 4).
+		for _, h := range []struct {
+			from *host
+			to   string
+		}{{a, "192.0.2.2"}, {b, "192.0.2.1"}} {
+			out, err := h.from.exec(20*time.Second, "ping", "-c", "3", "-i", "0.2", "-W", "3", h.to)
+			if err != nil || !strings.Contains(out, "3 packets transmitted, 3 received") {
+				t.Errorf("ping %s -> %s beside the SAs: %v\n%s", h.from.ns.Name(), h.to, err, out)
+			}
+		}
+		if c.polB != clientPolicy {
+			if s2 := settle(capA, func(s shape) bool { return s.Clear >= 18 }); s2.Clear != 18 {
+				t.Errorf("capture on A after the second pings: %+v; want 12 more packets in clear", s2)
+			}
 		}
 		for _, h := range []*host{a, b} {
 			mm := h.must("ipsec", "dynamic", "show", "mmsas")
@@ -198,6 +221,21 @@ func runDefaultsCase(t *testing.T, c defaultsCase) {
 		}
 		if out, _, st := a.run("", "ipsec", "dynamic", "show", "qmsas"); st == 0 {
 			t.Errorf("A lists quick mode SAs with a host without policy:\n%s", out)
+		}
+		// The host without policy never answers IKE: every main mode
+		// message on the wire is A's (MM1 and its retransmissions).
+		var mine, theirs int
+		for _, p := range capA.Packets() {
+			if classify([]netnstest.Packet{p}).IKE500 == 1 {
+				if p.Outgoing {
+					mine++
+				} else {
+					theirs++
+				}
+			}
+		}
+		if mine == 0 || theirs != 0 {
+			t.Errorf("IKE on A's wire: %d sent, %d received; want A's main mode unanswered", mine, theirs)
 		}
 	}
 }

@@ -262,6 +262,12 @@ const streamBytes = 1 << 20
 // fails t unless every byte arrives intact.
 func tcpStream(t *testing.T, nsA, nsB *netnstest.NS, src, dst netip.Addr) {
 	t.Helper()
+	tcpStreamN(t, nsA, nsB, src, dst, streamBytes)
+}
+
+// tcpStreamN is tcpStream with n bytes.
+func tcpStreamN(t *testing.T, nsA, nsB *netnstest.NS, src, dst netip.Addr, n int) {
+	t.Helper()
 	var ln net.Listener
 	if err := nsB.Do(func() (err error) {
 		ln, err = net.Listen("tcp4", netip.AddrPortFrom(dst, 0).String())
@@ -278,11 +284,11 @@ func tcpStream(t *testing.T, nsA, nsB *netnstest.NS, src, dst netip.Addr) {
 			return
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(30 * time.Second))
+		c.SetDeadline(time.Now().Add(60 * time.Second))
 		b, _ := io.ReadAll(c)
 		got <- b
 	}()
-	want := make([]byte, streamBytes)
+	want := make([]byte, n)
 	for i := range want {
 		want[i] = byte(i*7 + i>>8)
 	}
@@ -294,7 +300,7 @@ func tcpStream(t *testing.T, nsA, nsB *netnstest.NS, src, dst netip.Addr) {
 	}); err != nil {
 		t.Fatalf("TCP %s -> %s: %v", src, dst, err)
 	}
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	c.SetDeadline(time.Now().Add(60 * time.Second))
 	if _, err := c.Write(want); err != nil {
 		c.Close()
 		t.Fatalf("TCP %s -> %s: %v", src, dst, err)

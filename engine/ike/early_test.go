@@ -166,3 +166,18 @@ func TestBundleSPIs(t *testing.T) {
 		}
 	}
 }
+
+// An acquire that arrives after the SA pair for its traffic is in (the
+// data path raised it just before) starts nothing.
+func TestAcquireAlreadyServed(t *testing.T) {
+	a, b, mn, _ := newPair(t, pairOpts{})
+	acquire(a, b, 1, false)
+	sent := mn.sent
+	acquire(b, a, 5, false) // B's answer to A's first packet, late
+	if mn.sent != sent || len(b.n.QMSAs()) != 1 {
+		t.Fatalf("a second negotiation: %d datagrams, %d SA pairs", mn.sent-sent, len(b.n.QMSAs()))
+	}
+	if s := b.n.Stats(); s.ActiveAcquire != 0 || s.TotalAcquire != 1 || s.AcquireFailures != 0 {
+		t.Errorf("B stats %+v", s)
+	}
+}

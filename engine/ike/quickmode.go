@@ -118,6 +118,10 @@ func (n *Negotiator) Acquire(a Acquire) {
 		// answer to its first packet, say): wait for its outbound SA
 		// instead of a second quick mode in the other direction.
 		q.joined = append(q.joined, a)
+	} else if n.served(a) {
+		// That exchange finished between the data path's acquire and
+		// this call: its outbound SA already carries the traffic.
+		n.stats.ActiveAcquire--
 	} else {
 		n.request(qmRequest{acq: a})
 	}
@@ -141,6 +145,24 @@ func (n *Negotiator) joinable(a Acquire) *qmExchange {
 	}
 	return nil
 }
+
+// served reports whether an SA pair this host installed as a responder
+// within the last servedWindow carries a's traffic: the data path raised
+// a just before that pair's outbound SA went in.
+func (n *Negotiator) served(a Acquire) bool {
+	since := n.now().Add(-servedWindow)
+	for _, q := range n.qsas {
+		if !q.initiator && q.info.Created.After(since) && q.remote == a.Remote &&
+			q.info.Tunnel == a.Filter.Tunnel && q.info.Selector.Covers(a.Filter.Selector) {
+			return true
+		}
+	}
+	return false
+}
+
+// servedWindow bounds served: an acquire later than that is for traffic
+// the data path really has no SA for (deleted, expired).
+const servedWindow = 2 * time.Second
 
 // request runs a quick mode under a usable main mode SA with the peer,
 // or queues it on one being negotiated, or starts one.

@@ -75,44 +75,20 @@ func TestAcquireToSAs(t *testing.T) {
 	require.NoError(t, a.p.SetPolicy(mirroredSPD(hostA, hostB)))
 	require.NoError(t, b.p.SetPolicy(mirroredSPD(hostB, hostA)))
 
-	ping, err := tuntest.ICMPEcho(hostA, hostB, 7, 1, []byte("hello"))
-	require.NoError(t, err)
-	require.NoError(t, a.tun.Inject(ping))
-	var got acquired
-	select {
-	case got = <-a.eng:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no acquire")
-	}
+	ping, got := pingAcquires(t, a)
 	require.Equal(t, hostA, got.local)
 	require.Equal(t, ipsec.Outbound, got.f.Direction)
 	require.Equal(t, "q", got.f.QMPolicy)
 	require.NotZero(t, got.ref)
 
-	key := []byte("0123456789abcdef0123")
-	sa := func(dir ipsec.Direction, spi uint32, src, dst netip.Addr, ref uint64) ipsec.SAParams {
-		sel := ipsec.Selector{Src: netip.PrefixFrom(src, 32), Dst: netip.PrefixFrom(dst, 32)}
-		return ipsec.SAParams{Direction: dir, SPI: spi, Protocol: ipsec.SAESP, Mode: ipsec.ModeTransport,
-			Src: src, Dst: dst, Encap: true, Cipher: ipsec.CipherAESGCM128, EncKey: key,
-			Selector: sel, Ref: ref}
-	}
 	// B: inbound from A, outbound to A (responder: Ref resolved).
-	require.NoError(t, b.p.AddSA(sa(ipsec.Inbound, 0x100, hostA, hostB, 0)))
-	require.NoError(t, b.p.AddSA(sa(ipsec.Outbound, 0x200, hostB, hostA, 0)))
+	require.NoError(t, b.p.AddSA(transportSA(ipsec.Inbound, 0x100, hostA, hostB, 0)))
+	require.NoError(t, b.p.AddSA(transportSA(ipsec.Outbound, 0x200, hostB, hostA, 0)))
 	// A: inbound from B, outbound with the acquire's Ref.
-	require.NoError(t, a.p.AddSA(sa(ipsec.Inbound, 0x200, hostB, hostA, 0)))
-	require.NoError(t, a.p.AddSA(sa(ipsec.Outbound, 0x100, hostA, hostB, got.ref)))
+	require.NoError(t, a.p.AddSA(transportSA(ipsec.Inbound, 0x200, hostB, hostA, 0)))
+	require.NoError(t, a.p.AddSA(transportSA(ipsec.Outbound, 0x100, hostA, hostB, got.ref)))
 
-	pkt, err := b.tun.Next(5 * time.Second)
-	require.NoError(t, err)
-	require.Equal(t, ping, pkt)
-
-	reply, err := tuntest.ICMPEchoReply(hostB, hostA, 7, 1, []byte("hello"))
-	require.NoError(t, err)
-	require.NoError(t, b.tun.Inject(reply))
-	pkt, err = a.tun.Next(5 * time.Second)
-	require.NoError(t, err)
-	require.Equal(t, reply, pkt)
+	echoThrough(t, a, b, ping)
 
 	require.NoError(t, a.p.DeleteSA(ipsec.Outbound, 0x100, hostB))
 	require.NoError(t, a.p.DeleteSA(ipsec.Outbound, 0x100, hostB), "deleting an unknown SA is not an error")
@@ -232,4 +208,43 @@ func TestNarrow(t *testing.T) {
 
 	host := ipsec.QMFilter{Name: "host", Selector: ipsec.Selector{Src: netip.PrefixFrom(hostA, 32), Dst: netip.PrefixFrom(hostB, 32)}}
 	require.Equal(t, host, narrow(host, sadb.Fields{Src: hostA, Dst: netip.MustParseAddr("192.0.2.9")}))
+}
+
+// transportSA is an ESP transport SA between two hosts with a fixed key.
+func transportSA(dir ipsec.Direction, spi uint32, src, dst netip.Addr, ref uint64) ipsec.SAParams {
+	sel := ipsec.Selector{Src: netip.PrefixFrom(src, 32), Dst: netip.PrefixFrom(dst, 32)}
+	return ipsec.SAParams{Direction: dir, SPI: spi, Protocol: ipsec.SAESP, Mode: ipsec.ModeTransport,
+		Src: src, Dst: dst, Encap: true, Cipher: ipsec.CipherAESGCM128, EncKey: []byte("0123456789abcdef0123"),
+		Selector: sel, Ref: ref}
+}
+
+// echoThrough checks that ping, held on A, reaches B's TUN and that B's
+// reply reaches A's.
+func echoThrough(t *testing.T, a, b *side, ping []byte) {
+	t.Helper()
+	pkt, err := b.tun.Next(5 * time.Second)
+	require.NoError(t, err)
+	require.Equal(t, ping, pkt)
+	reply, err := tuntest.ICMPEchoReply(hostB, hostA, 7, 1, []byte("hello"))
+	require.NoError(t, err)
+	require.NoError(t, b.tun.Inject(reply))
+	pkt, err = a.tun.Next(5 * time.Second)
+	require.NoError(t, err)
+	require.Equal(t, reply, pkt)
+}
+
+// pingAcquires injects an echo from A to B on A's TUN and returns it with
+// the acquire it raised.
+func pingAcquires(t *testing.T, a *side) ([]byte, acquired) {
+	t.Helper()
+	ping, err := tuntest.ICMPEcho(hostA, hostB, 7, 1, []byte("hello"))
+	require.NoError(t, err)
+	require.NoError(t, a.tun.Inject(ping))
+	select {
+	case got := <-a.eng:
+		return ping, got
+	case <-time.After(5 * time.Second):
+		t.Fatal("no acquire")
+	}
+	return nil, acquired{}
 }
