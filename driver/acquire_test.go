@@ -142,3 +142,35 @@ func TestFailAcquire(t *testing.T) {
 	require.Equal(t, p, b.recv(t))
 	a.noAcquire(t)
 }
+
+// TestReacquire: held packets move to the narrowed entry, leave with its
+// SA, and the generic entry raises acquires again.
+func TestReacquire(t *testing.T) {
+	s := suiteByName(t, "AES-GCM-128 UDP transport")
+	a, b, _ := newPair(t, nil)
+	b.policy(t, s.topo.bSPD...)
+	require.NoError(t, b.d.AddSA(s.abIn(), s.params(netip.Addr{}, s.topo.bIn, spiAB)))
+	in := mirrored(1, ipsec.ActionNegotiate, host(hostA), host(hostB), ipsec.ProtoAny)[1]
+	generic := sadb.Entry{ID: 50, Action: ipsec.ActionNegotiate,
+		Selector: sadb.Selector{Dir: sadb.Outbound, Src: host(hostA), Dst: netip.MustParsePrefix("0.0.0.0/0")}}
+	peer := sadb.Entry{ID: 51, Action: ipsec.ActionNegotiate,
+		Selector: sadb.Selector{Dir: sadb.Outbound, Src: host(hostA), Dst: host(hostB)}}
+	a.policy(t, generic, in)
+	first := echo(t, false, hostA, hostB, 1, 64)
+	a.send(t, first)
+	require.Equal(t, uint64(50), a.acquire(t).Entry.ID)
+
+	a.policy(t, generic, peer, in)
+	a.d.Reacquire(50, 51)
+	second := echo(t, false, hostA, hostB, 2, 64)
+	a.send(t, second) // matches the peer entry, which waits: queued, no acquire
+	a.held(t, 2)
+	a.noAcquire(t)
+	// Another peer under the generic entry raises its own acquire.
+	a.send(t, echo(t, false, hostA, netip.MustParseAddr("10.0.0.9"), 3, 64))
+	require.Equal(t, uint64(50), a.acquire(t).Entry.ID)
+
+	require.NoError(t, a.d.AddSA(s.abOut(), s.params(s.topo.aEnd, 51, spiAB)))
+	require.Equal(t, first, b.recv(t))
+	require.Equal(t, second, b.recv(t))
+}

@@ -150,3 +150,35 @@ func (d *Driver) dropAllPending() {
 		d.discard(fl, "closing")
 	}
 }
+
+// Reacquire moves the packets held for entry from to entry to, which then
+// waits for its SA as if it had raised the acquire itself; entry from is
+// free to raise acquires again. The engine calls it when it narrows a
+// generic entry (this host to any, say) to a new entry for the one peer
+// of the acquire, so that each peer negotiates its own SA and the first
+// packets are not lost. If to already waits, the packets join its queue
+// up to the queue length and the rest are dropped.
+func (d *Driver) Reacquire(from, to uint64) {
+	p := &d.pending
+	p.mu.Lock()
+	fl := p.flows[from]
+	delete(p.flows, from)
+	var extra []held
+	if fl != nil {
+		if dst, ok := p.flows[to]; ok {
+			for _, h := range fl.pkts {
+				if len(dst.pkts) < d.queueLen {
+					dst.pkts = append(dst.pkts, h)
+				} else {
+					extra = append(extra, h)
+				}
+			}
+		} else {
+			p.flows[to] = fl
+		}
+	}
+	p.mu.Unlock()
+	if len(extra) > 0 {
+		d.discard(&flow{pkts: extra}, "outbound: acquire queue full")
+	}
+}

@@ -168,6 +168,14 @@ type Entry struct {
 	// Addr means transport mode.
 	Tunnel netip.Addr
 
+	// RankAs, when its Dir is set, is the selector whose weight ranks
+	// the entry instead of its own: an entry the engine narrowed from a
+	// generic one (one peer of "this host to any") ranks where the
+	// generic entry does, ahead of it (its own selector is heavier), and
+	// behind every entry the generic one ranks behind, as Windows' specific
+	// filters keep the weight of their generic filter.
+	RankAs Selector
+
 	// Override ranks the entry before every entry without it, whatever
 	// the weights: the engine's soft associations (clear text with a
 	// peer that did not answer IKE under a soft filter action) override
@@ -256,8 +264,9 @@ type SPD struct {
 // or nil slice yields an empty SPD.
 func Compile(entries []Entry) (*SPD, error) {
 	type ranked struct {
-		e   Entry
-		pos int
+		e    Entry
+		rank uint32 // RankAs's weight, else the entry's own
+		pos  int
 	}
 	rs := make([]ranked, len(entries))
 	for i, e := range entries {
@@ -266,7 +275,11 @@ func Compile(entries []Entry) (*SPD, error) {
 		}
 		e.Selector = e.Selector.normalize()
 		e.Weight = e.Selector.Weight()
-		rs[i] = ranked{e, i}
+		rank := e.Weight
+		if e.RankAs.Dir != 0 {
+			rank = e.RankAs.Weight()
+		}
+		rs[i] = ranked{e, rank, i}
 	}
 	slices.SortFunc(rs, func(a, b ranked) int {
 		if a.e.Override != b.e.Override {
@@ -274,6 +287,9 @@ func Compile(entries []Entry) (*SPD, error) {
 				return -1
 			}
 			return 1
+		}
+		if c := cmp.Compare(b.rank, a.rank); c != 0 {
+			return c
 		}
 		if c := cmp.Compare(b.e.Weight, a.e.Weight); c != 0 {
 			return c

@@ -485,3 +485,32 @@ func TestOverrideRanksFirst(t *testing.T) {
 		t.Fatalf("without the override: %+v", e)
 	}
 }
+
+// An entry ranked as its generic entry goes right before it, and behind
+// what the generic entry ranks behind.
+func TestRankAs(t *testing.T) {
+	host := func(s string) netip.Prefix { return netip.MustParsePrefix(s + "/32") }
+	all := netip.MustParsePrefix("0.0.0.0/0")
+	generic := Selector{Dir: Outbound, Src: host("10.0.0.1"), Dst: all}
+	icmp := Entry{ID: 1, Action: ipsec.ActionPermit, Selector: Selector{Dir: Outbound, Src: host("10.0.0.1"), Dst: all, Protocol: ipsec.ProtoICMP}}
+	gen := Entry{ID: 2, Action: ipsec.ActionNegotiate, Selector: generic}
+	peer := Entry{ID: 3, Action: ipsec.ActionNegotiate, Selector: Selector{Dir: Outbound, Src: host("10.0.0.1"), Dst: host("10.0.0.2")}, RankAs: generic}
+	spd, err := Compile([]Entry{icmp, gen, peer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := Fields{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2")}
+	for _, tc := range []struct {
+		proto ipsec.Protocol
+		want  uint64
+	}{{ipsec.ProtoICMP, 1}, {ipsec.ProtoTCP, 3}} {
+		f.Protocol = tc.proto
+		if e, _ := spd.Lookup(Outbound, f); e.ID != tc.want {
+			t.Errorf("%v: entry %d, want %d", tc.proto, e.ID, tc.want)
+		}
+	}
+	f.Dst = netip.MustParseAddr("10.0.0.3")
+	if e, _ := spd.Lookup(Outbound, f); e.ID != 2 {
+		t.Errorf("another peer: entry %d, want the generic 2", e.ID)
+	}
+}

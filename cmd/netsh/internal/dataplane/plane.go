@@ -64,6 +64,7 @@ type Plane struct {
 // SA.
 type respFilter struct {
 	out, in ipsec.QMFilter
+	rank    ipsec.Selector  // the outbound generic selector they rank as; zero: their own
 	spis    map[uint32]bool // the SAs (by SPI) that use them
 }
 
@@ -134,13 +135,20 @@ func (p *Plane) apply() error {
 	}
 	slices.SortFunc(soft, netip.Addr.Compare)
 	filters := p.specific
+	var ranks []ipsec.Selector
 	if len(p.resp) > 0 {
 		filters = slices.Clone(p.specific)
+		ranks = make([]ipsec.Selector, len(p.specific), len(p.specific)+2*len(p.resp))
 		for _, r := range p.resp {
 			filters = append(filters, r.out, r.in)
+			in := r.rank
+			if in != (ipsec.Selector{}) {
+				in = in.Reverse()
+			}
+			ranks = append(ranks, r.rank, in)
 		}
 	}
-	t, err := compile(filters, soft)
+	t, err := compile(filters, ranks, soft)
 	if err != nil {
 		p.mu.Unlock()
 		return fmt.Errorf("dataplane: %w", err)
@@ -177,15 +185,21 @@ func (p *Plane) AddSA(sa ipsec.SAParams) error {
 	if d == nil {
 		return errNoDriver
 	}
+	// An SA without the acquire's Ref (a responder's, an inbound one)
+	// belongs to the entry with exactly its traffic; else it gets a
+	// dynamic filter pair of its own (respond): a generic entry's SA would
+	// carry every peer's traffic.
 	ref := sa.Ref
 	if ref == 0 {
-		ref = p.table().ref(sa.Direction, sa.Selector)
+		ref = p.table().exact(sa.Direction, sa.Selector)
 	}
 	if ref == 0 {
 		var err error
 		if ref, err = p.respond(sa); err != nil {
 			return err
 		}
+	} else {
+		p.useSPI(ref, sa.SPI)
 	}
 	proto := driver.ProtocolESP
 	if sa.Protocol == ipsec.SAAH {
@@ -227,29 +241,115 @@ func (p *Plane) respond(sa ipsec.SAParams) (uint64, error) {
 	if sa.Direction == ipsec.Inbound {
 		out, local, peer = sa.Selector.Reverse(), sa.Dst, sa.Src
 	}
-	p.mu.Lock()
-	i := slices.IndexFunc(p.resp, func(r respFilter) bool { return r.out.Selector == out })
-	created := i < 0
-	if created {
-		f := ipsec.QMFilter{Name: "Default Response", Selector: out, Direction: ipsec.Outbound, Mirrored: true,
-			InboundAction: ipsec.ActionNegotiate, OutboundAction: ipsec.ActionNegotiate, InPass: true}
-		in := f
-		in.Selector, in.Direction, in.Mirror = out.Reverse(), ipsec.Inbound, true
-		if sa.Mode == ipsec.ModeTunnel {
-			f.Tunnel, in.Tunnel = peer, local
-		}
-		p.resp = append(p.resp, respFilter{out: f, in: in, spis: map[uint32]bool{}})
-		i = len(p.resp) - 1
-		p.log.Info("filters for SAs of the default response", "selector", out.String())
+	f := ipsec.QMFilter{Name: "Default Response", Selector: out, Direction: ipsec.Outbound, Mirrored: true,
+		InboundAction: ipsec.ActionNegotiate, OutboundAction: ipsec.ActionNegotiate, InPass: true}
+	var rank ipsec.Selector
+	if g, ok := p.covering(out); ok {
+		// A generic filter covers the traffic (this host to any): the
+		// pair is its narrowed copy for this peer, ranked as it.
+		f, rank = g, g.Selector
+		f.Selector = out
 	}
-	p.resp[i].spis[sa.SPI] = true
-	p.mu.Unlock()
-	if created {
-		if err := p.apply(); err != nil {
-			return 0, err
-		}
+	if sa.Mode == ipsec.ModeTunnel {
+		f.Tunnel = peer
+	}
+	if err := p.addPair(f, rank, local, sa.SPI); err != nil {
+		return 0, err
 	}
 	return p.table().ref(sa.Direction, sa.Selector), nil
+}
+
+// covering returns the outbound negotiate filter of the policy (not a
+// dynamic one) that the first packet of out matches, if any.
+func (p *Plane) covering(out ipsec.Selector) (ipsec.QMFilter, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tab == nil {
+		return ipsec.QMFilter{}, false
+	}
+	s := selector(ipsec.Outbound, out)
+	fl := sadb.Fields{Src: s.Src.Addr(), Dst: s.Dst.Addr(), Protocol: s.Protocol, SrcPort: s.SrcPort.Lo, DstPort: s.DstPort.Lo}
+	e, ok := p.tab.spd.Lookup(sadb.Outbound, fl)
+	if !ok || e.Action != ipsec.ActionNegotiate || e.ID > uint64(len(p.specific)) {
+		return ipsec.QMFilter{}, false
+	}
+	return p.tab.filters[e.ID], true
+}
+
+// useSPI records spi as an SA of the dynamic filter pair whose entry is
+// ref, if it is one.
+func (p *Plane) useSPI(ref uint64, spi uint32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tab == nil {
+		return
+	}
+	f, ok := p.tab.filters[ref]
+	if !ok {
+		return
+	}
+	sel := f.Selector
+	if f.Direction == ipsec.Inbound {
+		sel = sel.Reverse()
+	}
+	for _, r := range p.resp {
+		if r.out.Selector == sel {
+			r.spis[spi] = true
+		}
+	}
+}
+
+// addPair adds (or finds) the dynamic filter pair whose outbound filter
+// has f's selector, records spi (if not 0) as one of its SAs, and
+// applies the policy when the pair is new. rank is the generic selector
+// it was narrowed from (zero: none); local is this host's tunnel endpoint
+// in tunnel mode.
+func (p *Plane) addPair(f ipsec.QMFilter, rank ipsec.Selector, local netip.Addr, spi uint32) error {
+	p.mu.Lock()
+	i := slices.IndexFunc(p.resp, func(r respFilter) bool { return r.out.Selector == f.Selector && r.out.Tunnel == f.Tunnel })
+	created := i < 0
+	if created {
+		in := f
+		in.Selector, in.Direction, in.Mirror = f.Selector.Reverse(), ipsec.Inbound, true
+		if f.Tunnel.IsValid() {
+			in.Tunnel = local
+		}
+		p.resp = append(p.resp, respFilter{out: f, in: in, rank: rank, spis: map[uint32]bool{}})
+		i = len(p.resp) - 1
+		p.log.Info("dynamic filters", "filter", f.Name, "selector", f.Selector.String())
+	}
+	if spi != 0 {
+		p.resp[i].spis[spi] = true
+	}
+	p.mu.Unlock()
+	if created {
+		return p.apply()
+	}
+	return nil
+}
+
+// dropPair removes the dynamic filter pair of the outbound entry ref if no
+// SA uses it (a narrowed acquire that failed).
+func (p *Plane) dropPair(ref uint64) {
+	p.mu.Lock()
+	var f ipsec.QMFilter
+	ok := false
+	if p.tab != nil {
+		f, ok = p.tab.filters[ref]
+	}
+	n := len(p.resp)
+	if ok {
+		p.resp = slices.DeleteFunc(p.resp, func(r respFilter) bool {
+			return r.out.Selector == f.Selector && r.out.Tunnel == f.Tunnel && len(r.spis) == 0
+		})
+	}
+	changed := len(p.resp) != n
+	p.mu.Unlock()
+	if changed {
+		if err := p.apply(); err != nil {
+			p.log.Error("dynamic filters", "err", err)
+		}
+	}
 }
 
 // DeleteSA removes an SA (ike.Kernel); an unknown SA is not an error. The
@@ -307,6 +407,7 @@ func (p *Plane) FailAcquire(ref uint64) {
 	if d := p.drv.Load(); d != nil {
 		d.FailAcquire(ref)
 	}
+	p.dropPair(ref)
 }
 
 func (p *Plane) onAcquire(a driver.Acquire) {
@@ -330,16 +431,31 @@ func (p *Plane) onAcquire(a driver.Acquire) {
 		return
 	}
 	local := a.Fields.Src
+	ref := a.Entry.ID
 	if f.Tunnel.IsValid() {
 		local = sourceFor(f.Tunnel)
-	} else {
-		f = narrow(f, a.Fields)
+	} else if n := narrow(f, a.Fields); n.Selector != f.Selector {
+		// One entry per peer, as Windows' specific filters: the generic
+		// entry's SA would otherwise carry every peer's traffic.
+		rank := f.Selector
+		f = n
+		if err := p.addPair(f, rank, local, 0); err != nil {
+			p.log.Error("dynamic filters", "err", err)
+		} else if r := p.table().ref(ipsec.Outbound, f.Selector); r != 0 {
+			p.mu.Lock()
+			p.fields[r] = a.Fields
+			p.mu.Unlock()
+			if d := p.drv.Load(); d != nil {
+				d.Reacquire(ref, r)
+			}
+			ref = r
+		}
 	}
 	// The engine may block on the negotiator; the data path must not.
 	go func() {
-		if err := (*ap).Acquire(a.Entry.ID, f, local); err != nil {
+		if err := (*ap).Acquire(ref, f, local); err != nil {
 			p.log.Warn("acquire refused", "filter", f.Name, "err", err)
-			p.FailAcquire(a.Entry.ID)
+			p.FailAcquire(ref)
 		}
 	}()
 }

@@ -95,7 +95,7 @@ func TestAcquireToSAs(t *testing.T) {
 }
 
 func TestRefResolution(t *testing.T) {
-	tab, err := compile(mirroredSPD(hostA, hostB).QMSpecific, nil)
+	tab, err := compile(mirroredSPD(hostA, hostB).QMSpecific, nil, nil)
 	require.NoError(t, err)
 	sel := ipsec.Selector{Src: netip.PrefixFrom(hostB, 32), Dst: netip.PrefixFrom(hostA, 32)}
 	require.Equal(t, uint64(2), tab.ref(ipsec.Inbound, sel))
@@ -247,4 +247,40 @@ func pingAcquires(t *testing.T, a *side) ([]byte, acquired) {
 		t.Fatal("no acquire")
 	}
 	return nil, acquired{}
+}
+
+// TestNarrowPerPeer: under a generic filter (this host to any, as the
+// built-in All IP Traffic), each peer gets its own entry, acquire and SA:
+// B's SA never carries C's traffic, and the first packet to B is held and
+// sent once B's SA is in.
+func TestNarrowPerPeer(t *testing.T) {
+	wa, wb := conntest.NewPair(4)
+	a, b := newSide(t, wa), newSide(t, wb)
+	all := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	out := ipsec.QMFilter{Name: "all", Selector: ipsec.Selector{Src: netip.PrefixFrom(hostA, 32), Dst: all},
+		Direction: ipsec.Outbound, Mirrored: true, InboundAction: ipsec.ActionNegotiate, OutboundAction: ipsec.ActionNegotiate, QMPolicy: "q"}
+	in := out
+	in.Selector, in.Direction, in.Mirror = out.Selector.Reverse(), ipsec.Inbound, true
+	require.NoError(t, a.p.SetPolicy(&agent.SPD{QMSpecific: []ipsec.QMFilter{out, in}}))
+	require.NoError(t, b.p.SetPolicy(mirroredSPD(hostB, hostA)))
+
+	hostC := netip.MustParseAddr("192.0.2.3")
+	var refs []uint64
+	for i, peer := range []netip.Addr{hostB, hostC} {
+		p, err := tuntest.ICMPEcho(hostA, peer, 5, uint16(i), []byte("x"))
+		require.NoError(t, err)
+		require.NoError(t, a.tun.Inject(p))
+		got := <-a.eng
+		require.Equal(t, netip.PrefixFrom(peer, 32), got.f.Selector.Dst)
+		require.NotEqual(t, uint64(1), got.ref, "not the generic entry")
+		refs = append(refs, got.ref)
+	}
+	require.NotEqual(t, refs[0], refs[1])
+
+	require.NoError(t, b.p.AddSA(transportSA(ipsec.Inbound, 0x100, hostA, hostB, 0)))
+	require.NoError(t, a.p.AddSA(transportSA(ipsec.Outbound, 0x100, hostA, hostB, refs[0])))
+	pkt, err := b.tun.Next(5 * time.Second)
+	require.NoError(t, err, "the held packet to B leaves with B's SA")
+	require.Equal(t, hostB, tuntest.IPv4(pkt).Dst())
+	require.Equal(t, uint64(1), a.p.Driver().Stats().ProtectedPacketsSent, "C's packet is not sent on B's SA")
 }

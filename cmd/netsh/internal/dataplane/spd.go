@@ -33,7 +33,11 @@ type table struct {
 //
 // soft are the peers of soft associations: each gets an Override permit
 // entry both ways, ahead of every filter (see Plane.FailAcquire).
-func compile(specific []ipsec.QMFilter, soft []netip.Addr) (*table, error) {
+//
+// ranks, when not nil, holds for each filter the selector whose weight
+// ranks it (a filter narrowed from a generic one, in its own direction);
+// a zero Selector ranks a filter by its own.
+func compile(specific []ipsec.QMFilter, ranks []ipsec.Selector, soft []netip.Addr) (*table, error) {
 	t := &table{
 		filters: make(map[uint64]ipsec.QMFilter, len(specific)),
 		bySel:   make(map[sadb.Selector]uint64),
@@ -47,6 +51,9 @@ func compile(specific []ipsec.QMFilter, soft []netip.Addr) (*table, error) {
 			InPass:   f.InPass,
 			Soft:     f.Soft,
 			Tunnel:   f.Tunnel,
+		}
+		if i < len(ranks) && ranks[i] != (ipsec.Selector{}) {
+			e.RankAs = selector(f.Direction, ranks[i])
 		}
 		t.entries = append(t.entries, e)
 		t.filters[id] = f
@@ -94,6 +101,15 @@ func selector(dir ipsec.Direction, s ipsec.Selector) sadb.Selector {
 	}
 	out.Src, out.Dst = out.Src.Masked(), out.Dst.Masked()
 	return out
+}
+
+// exact returns the negotiate entry whose selector is exactly sel in
+// direction dir; 0: none.
+func (t *table) exact(dir ipsec.Direction, sel ipsec.Selector) uint64 {
+	if t == nil {
+		return 0
+	}
+	return t.bySel[selector(dir, sel)]
 }
 
 // ref finds the negotiate entry an SA of direction dir carrying sel
