@@ -190,3 +190,29 @@ func TestCertDir(t *testing.T) {
 		t.Error("mismatched key accepted")
 	}
 }
+
+// TestAuthPreference: the initiator offers every usable method of its
+// rule in the rule's order; a responder that only does certificates picks
+// the certificate transform, one that also has the pre-shared key picks
+// the key, the initiator's first choice.
+func TestAuthPreference(t *testing.T) {
+	ca := newTestCA(t, "Pref Root", 0)
+	for _, respPSK := range []bool{false, true} {
+		a, b := certPair(t, ca, ca, ca, ca, nil)
+		a.policy.auth = append([]ipsec.AuthMethod{{Kind: ipsec.AuthPSK, PSK: "k"}}, a.policy.auth...)
+		if respPSK {
+			b.policy.auth = append([]ipsec.AuthMethod{{Kind: ipsec.AuthPSK, PSK: "k"}}, b.policy.auth...)
+		}
+		acquire(a, b, 1, true)
+		checkPaired(t, a, b)
+		want := ipsec.AuthRootCA
+		if respPSK {
+			want = ipsec.AuthPSK
+		}
+		for _, n := range []*node{a, b} {
+			if m := n.n.MMSAs(); len(m) != 1 || m[0].Auth != want {
+				t.Errorf("responder with PSK %v: MMSAs %+v, want auth %v", respPSK, m, want)
+			}
+		}
+	}
+}

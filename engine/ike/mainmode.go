@@ -158,20 +158,20 @@ func openEncrypted(k *phase1Keys, h Header, msg, iv []byte) (*Message, []byte, e
 	return &Message{Header: h, Body: pt, Payloads: ps}, lastBlock(k, ct), nil
 }
 
-// authFor picks the authentication method for a peer from the rule's
-// list: the first one this implementation can do.
-func (n *Negotiator) authFor(f ipsec.MMFilter) (ipsec.AuthMethod, bool) {
+// authMethods returns the rule's authentication methods this
+// implementation can do, in the rule's order of preference, one per
+// kind (the first pre-shared key, certificates if configured).
+func (n *Negotiator) authMethods(f ipsec.MMFilter) []ipsec.AuthMethod {
+	var out []ipsec.AuthMethod
+	seen := map[ipsec.AuthKind]bool{}
 	for _, a := range f.Auth {
-		switch a.Kind {
-		case ipsec.AuthPSK:
-			return a, true
-		case ipsec.AuthRootCA:
-			if n.certReady() {
-				return a, true
-			}
+		usable := a.Kind == ipsec.AuthPSK || a.Kind == ipsec.AuthRootCA && n.certReady()
+		if usable && !seen[a.Kind] {
+			seen[a.Kind] = true
+			out = append(out, a)
 		}
 	}
-	return ipsec.AuthMethod{}, false
+	return out
 }
 
 func authAttrOf(k ipsec.AuthKind) uint32 {
@@ -190,22 +190,26 @@ func lifetimeOf(p ipsec.MMPolicy) uint32 {
 
 // startMM begins a main mode as initiator (MM1).
 func (n *Negotiator) startMM(local, remote netip.Addr, f ipsec.MMFilter, p ipsec.MMPolicy) (*mmState, error) {
-	am, ok := n.authFor(f)
-	if !ok {
+	methods := n.authMethods(f)
+	if len(methods) == 0 {
 		n.stats.AuthenticationFailures++
 		return nil, fmt.Errorf("no usable authentication method for %v (kerberos is not supported)", remote)
 	}
 	now := n.now()
 	mm := &mmState{
 		initiator: true, local: netip.AddrPortFrom(local, PortIKE), remote: netip.AddrPortFrom(remote, PortIKE),
-		state: mmSentSA, filter: f, policy: p, authKind: am.Kind, psk: []byte(am.PSK),
+		state: mmSentSA, filter: f, policy: p, authKind: methods[0].Kind, psk: []byte(methods[0].PSK),
 		created: now, touched: now, qms: map[uint32]*qmExchange{},
 	}
 	n.random(mm.ckyI[:])
 	sa := SA{DOI: doiIPsec, Situation: sitIdentityOnly}
 	prop := Proposal{Num: 1, Protocol: protoISAKMP}
-	for i, o := range p.Offers {
-		prop.Transforms = append(prop.Transforms, mmTransform(i+1, o, authAttrOf(am.Kind), lifetimeOf(p)))
+	// One transform per method and offer, methods in the rule's order
+	// of preference (netsh lists them so), offers in the policy's.
+	for _, am := range methods {
+		for _, o := range p.Offers {
+			prop.Transforms = append(prop.Transforms, mmTransform(len(prop.Transforms)+1, o, authAttrOf(am.Kind), lifetimeOf(p)))
+		}
 	}
 	if len(prop.Transforms) == 0 {
 		return nil, fmt.Errorf("main mode policy %q has no offers", p.Name)
@@ -479,9 +483,17 @@ func (n *Negotiator) initiatorMM2(mm *mmState, h Header, msg []byte) error {
 	for _, o := range mm.policy.Offers {
 		offered = offered || o == pt.offer
 	}
-	if !ok || !offered || pt.auth != authAttrOf(mm.authKind) {
+	var am *ipsec.AuthMethod
+	for _, a := range n.authMethods(mm.filter) {
+		if authAttrOf(a.Kind) == pt.auth {
+			am = &a
+			break
+		}
+	}
+	if !ok || !offered || am == nil {
 		return propErr("responder chose a transform not offered")
 	}
+	mm.authKind, mm.psk = am.Kind, []byte(am.PSK)
 	mm.ckyR = h.CookieR
 	mm.offer, mm.authAttr = pt.offer, pt.auth
 	life := lifetimeOf(mm.policy)
