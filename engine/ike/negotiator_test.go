@@ -328,6 +328,13 @@ func TestRekey(t *testing.T) {
 	old := a.n.QMSAs()[0]
 	clk.Advance(560 * time.Second)
 	a.n.Housekeep()
+	// Both pairs for RetireAfter (the peer may still send on the old
+	// one), then the old pair goes with a DELETE.
+	if qs := a.n.QMSAs(); len(qs) != 2 || len(a.kernel.list()) != 4 || len(b.kernel.list()) != 4 {
+		t.Fatalf("just after the rekey: %d pairs, SAs A %d B %d", len(qs), len(a.kernel.list()), len(b.kernel.list()))
+	}
+	clk.Advance(RetireAfter)
+	a.n.Housekeep()
 	qs := a.n.QMSAs()
 	if len(qs) != 1 || qs[0].SPIIn == old.SPIIn {
 		t.Fatalf("after rekey: %+v", qs)
@@ -433,6 +440,8 @@ func TestResponderRekeyFallback(t *testing.T) {
 	old := b.n.QMSAs()[0]
 	// A is silent (its housekeeping does not run): B rekeys at ~97%.
 	clk.Advance(990 * time.Second)
+	b.n.Housekeep()
+	clk.Advance(RetireAfter)
 	b.n.Housekeep()
 	if qs := b.n.QMSAs(); len(qs) != 1 || qs[0].SPIIn == old.SPIIn {
 		t.Fatalf("responder did not rekey: %+v", qs)

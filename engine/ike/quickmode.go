@@ -101,6 +101,7 @@ type qmSA struct {
 	softAt        time.Time
 	hardAt        time.Time
 	rekeying      bool
+	retireAt      time.Time // a rekeyed pair: deleted (with notification) then
 }
 
 // Acquire starts a negotiation for an outbound negotiate filter. When it
@@ -159,6 +160,10 @@ func (n *Negotiator) served(a Acquire) bool {
 	}
 	return false
 }
+
+// RetireAfter is how long a rekeyed SA pair outlives the quick mode that
+// replaced it.
+const RetireAfter = 2 * time.Second
 
 // servedWindow bounds served: an acquire later than that is for traffic
 // the data path really has no SA for (deleted, expired).
@@ -874,8 +879,11 @@ func (n *Negotiator) installQM(mm *mmState, q *qmExchange) {
 		"offer", q.chosen.String(), "spi_in", fmt.Sprintf("%#x", rec.info.SPIIn),
 		"spi_out", fmt.Sprintf("%#x", rec.info.SPIOut), "pfs", rec.info.PFS, "encap", udp)
 	if old := q.req.rekeyOf; old != nil {
+		// The old pair stays RetireAfter: the peer may still send on it
+		// (its DELETE handling can overtake HASH(3)); new traffic goes out
+		// on the new outbound SA, the newest for its Ref.
 		n.stats.KeyUpdates++
-		n.deleteQMSA(old, true)
+		old.rekeying, old.retireAt = true, n.now().Add(RetireAfter)
 	}
 	q.dh.close()
 	wipe(q.gqm)
@@ -891,6 +899,11 @@ func firstNZ(a, b uint32) uint32 {
 
 // housekeepQM expires and rekeys an installed SA pair.
 func (n *Negotiator) housekeepQM(q *qmSA, now time.Time) {
+	if !q.retireAt.IsZero() && !now.Before(q.retireAt) {
+		n.log.Info("rekeyed quick mode SAs retired", "remote", q.remote, "spi_in", fmt.Sprintf("%#x", q.info.SPIIn))
+		n.deleteQMSA(q, true)
+		return
+	}
 	if !now.Before(q.hardAt) {
 		n.log.Info("quick mode SAs expired", "remote", q.remote, "spi_in", fmt.Sprintf("%#x", q.info.SPIIn))
 		n.deleteQMSA(q, true)
