@@ -59,7 +59,7 @@ func (d *Driver) SetBootMode(mode sadb.BootMode, ex []sadb.BootExemption) error 
 		return fmt.Errorf("%w: boot mode %v", ErrConfig, mode)
 	}
 	for _, x := range ex {
-		if err := x.Validate(); err != nil {
+		if err := sadb.ValidateBootExemption(x); err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 	}

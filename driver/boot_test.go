@@ -24,7 +24,7 @@ func (f *fakeBootEnforcer) ApplyBoot(mode sadb.BootMode, ex []sadb.BootExemption
 	return f.bootErr
 }
 
-var sshIn = sadb.BootExemption{Protocol: ipsec.ProtoTCP, DstPort: 22, Dir: sadb.Inbound}
+var sshIn = sadb.BootExemption{Protocol: ipsec.ProtoTCP, DstPort: 22, Direction: ipsec.Inbound}
 
 // TestBootMode checks the Driver's side of boot mode: SetBootMode reaches
 // ApplyBoot, SetExemptions keeps the boot rules, the first SetPolicy
@@ -74,7 +74,7 @@ func TestBootModeConfig(t *testing.T) {
 	}{
 		{"invalid mode", nil, 0, nil, ErrConfig},
 		{"ports without TCP or UDP", &fakeBootEnforcer{}, sadb.BootBlock,
-			[]sadb.BootExemption{{Protocol: ipsec.ProtoICMP, DstPort: 1, Dir: sadb.Inbound}}, sadb.ErrBootExemption},
+			[]sadb.BootExemption{{Protocol: ipsec.ProtoICMP, DstPort: 1, Direction: ipsec.Inbound}}, sadb.ErrBootExemption},
 		{"no direction", &fakeBootEnforcer{}, sadb.BootBlock, []sadb.BootExemption{{Protocol: ipsec.ProtoTCP}}, sadb.ErrBootExemption},
 		{"block without enforcer", nil, sadb.BootBlock, nil, ErrConfig},
 		{"stateful without ApplyBoot", plain, sadb.BootStateful, nil, ErrConfig},

@@ -41,7 +41,7 @@ func TestNetnsBootMode(t *testing.T) {
 		closed := listenTCP(t, nsB, wireB) // not exempted
 		atA := listenTCP(t, nsA, wireA)
 		port := uint16(open.Addr().(*net.TCPAddr).Port)
-		ex := []sadb.BootExemption{{Protocol: ipsec.ProtoTCP, DstPort: port, Dir: sadb.Inbound}}
+		ex := []sadb.BootExemption{{Protocol: ipsec.ProtoTCP, DstPort: port, Direction: ipsec.Inbound}}
 		dhcpB := listenUDP(t, nsB, netip.AddrPortFrom(wireB, sadb.PortDHCPClient))
 		dhcpA := listenUDP(t, nsA, netip.AddrPortFrom(wireA, sadb.PortDHCPServer))
 

@@ -25,64 +25,19 @@ var (
 
 const configVersion = 1
 
-// BootMode is what the IPsec driver does with traffic from start-up until
-// the persistent policy is applied (reference 3.7).
-type BootMode uint8
-
-// Boot modes. The zero value is invalid.
-const (
-	BootStateful BootMode = iota + 1
-	BootBlock
-	BootPermit
+// BootMode and BootExemption are the leaf types of package ipsec, which
+// the data path enforces.
+type (
+	BootMode      = ipsec.BootMode
+	BootExemption = ipsec.BootExemption
 )
 
-// String returns the netsh word in lower case.
-func (m BootMode) String() string {
-	switch m {
-	case BootStateful:
-		return "stateful"
-	case BootBlock:
-		return "block"
-	case BootPermit:
-		return "permit"
-	}
-	return fmt.Sprintf("BootMode(%d)", uint8(m))
-}
-
-// MarshalText writes the netsh word.
-func (m BootMode) MarshalText() ([]byte, error) {
-	if m < BootStateful || m > BootPermit {
-		return nil, fmt.Errorf("invalid boot mode %d", uint8(m))
-	}
-	return []byte(m.String()), nil
-}
-
-// UnmarshalText reads the netsh word.
-func (m *BootMode) UnmarshalText(b []byte) error {
-	for v := BootStateful; v <= BootPermit; v++ {
-		if v.String() == string(b) {
-			*m = v
-			return nil
-		}
-	}
-	return fmt.Errorf("invalid boot mode %q", b)
-}
-
-// BootExemption is traffic that the driver lets through in block and
-// stateful boot mode: a protocol (ipsec.ProtoAny for all), ports (0 = any)
-// and a direction.
-type BootExemption struct {
-	Protocol  ipsec.Protocol  `json:"protocol"`
-	SrcPort   uint16          `json:"srcport"`
-	DstPort   uint16          `json:"dstport"`
-	Direction ipsec.Direction `json:"direction"`
-}
-
-// String returns the entry as netsh writes it: Protocol:SrcPort:DstPort:Direction,
-// e.g. TCP:0:22:inbound.
-func (e BootExemption) String() string {
-	return fmt.Sprintf("%s:%d:%d:%s", e.Protocol, e.SrcPort, e.DstPort, e.Direction)
-}
+// Boot modes.
+const (
+	BootStateful = ipsec.BootStateful
+	BootBlock    = ipsec.BootBlock
+	BootPermit   = ipsec.BootPermit
+)
 
 // Config is the machine IPsec configuration. Ranges are those of
 // reference 3.7; Validate checks them.

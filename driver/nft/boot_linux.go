@@ -24,7 +24,7 @@ func (e *Enforcer) ApplyBoot(mode sadb.BootMode, ex []sadb.BootExemption) error 
 		return fmt.Errorf("nft: boot mode %v", mode)
 	}
 	for _, x := range ex {
-		if err := x.Validate(); err != nil {
+		if err := sadb.ValidateBootExemption(x); err != nil {
 			return fmt.Errorf("nft: %w", err)
 		}
 	}
@@ -102,7 +102,7 @@ func BootRules(mode sadb.BootMode, ex []sadb.BootExemption) (in, out [][]expr.An
 	}
 	for _, x := range ex {
 		there, back := &in, &out
-		if x.Dir == sadb.Outbound {
+		if x.Direction == ipsec.Outbound {
 			there, back = &out, &in
 		}
 		add(there, exemption(x.Protocol, x.SrcPort, x.DstPort)...)

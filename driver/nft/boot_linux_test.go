@@ -17,9 +17,9 @@ import (
 )
 
 var (
-	sshIn    = sadb.BootExemption{Protocol: ipsec.ProtoTCP, DstPort: 22, Dir: sadb.Inbound}
-	dnsOut   = sadb.BootExemption{Protocol: ipsec.ProtoUDP, DstPort: 53, Dir: sadb.Outbound}
-	icmpOut  = sadb.BootExemption{Protocol: ipsec.ProtoICMP, Dir: sadb.Outbound}
+	sshIn    = sadb.BootExemption{Protocol: ipsec.ProtoTCP, DstPort: 22, Direction: ipsec.Inbound}
+	dnsOut   = sadb.BootExemption{Protocol: ipsec.ProtoUDP, DstPort: 53, Direction: ipsec.Outbound}
+	icmpOut  = sadb.BootExemption{Protocol: ipsec.ProtoICMP, Direction: ipsec.Outbound}
 	dhcpRule = append(l4proto(unix.IPPROTO_UDP), ports(67, 68)...)
 )
 

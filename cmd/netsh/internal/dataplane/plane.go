@@ -514,12 +514,7 @@ func (p *Plane) SetConfig(c store.Config) error {
 	}
 	d.SetDiagnostics(uint8(c.IPsecDiagnostics))
 	err := d.SetExemptions(sadb.ExemptLevel(c.IPsecExempt), localPrefixes())
-	ex := make([]sadb.BootExemption, 0, len(c.BootExemptions))
-	for _, e := range c.BootExemptions {
-		ex = append(ex, sadb.BootExemption{Protocol: e.Protocol, SrcPort: e.SrcPort, DstPort: e.DstPort, Dir: sadb.Direction(e.Direction)})
-	}
-	// store.BootMode and sadb.BootMode number stateful, block, permit alike.
-	if berr := d.SetBootMode(sadb.BootMode(c.BootMode), ex); berr != nil && !errors.Is(berr, driver.ErrBootOver) {
+	if berr := d.SetBootMode(c.BootMode, c.BootExemptions); berr != nil && !errors.Is(berr, driver.ErrBootOver) {
 		err = errors.Join(err, berr)
 	}
 	return err

@@ -13,7 +13,6 @@ import (
 	"github.com/gonetsh/gonetsh/driver/tun/tuntest"
 	"github.com/gonetsh/gonetsh/engine/agent"
 	"github.com/gonetsh/gonetsh/ipsec"
-	"github.com/gonetsh/gonetsh/store"
 )
 
 var (
@@ -108,13 +107,6 @@ func TestRefResolution(t *testing.T) {
 	require.Zero(t, tab.ref(ipsec.Outbound, other))
 	var none *table
 	require.Zero(t, none.ref(ipsec.Outbound, sel))
-}
-
-// SetConfig converts boot modes by number.
-func TestBootModeNumbers(t *testing.T) {
-	require.Equal(t, uint8(store.BootStateful), uint8(sadb.BootStateful))
-	require.Equal(t, uint8(store.BootBlock), uint8(sadb.BootBlock))
-	require.Equal(t, uint8(store.BootPermit), uint8(sadb.BootPermit))
 }
 
 // TestSoftFallback: a soft filter action (Request Security) whose
