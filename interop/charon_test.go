@@ -135,7 +135,7 @@ func runCharonCase(t *testing.T, c charonCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ike.Initiator == c.charonStarts != true || ike.EncrAlg != c.encr || ike.DHGroup != c.dh {
+	if ike.Initiator != c.charonStarts || ike.EncrAlg != c.encr || ike.DHGroup != c.dh {
 		t.Errorf("charon's IKE SA: %+v; want initiator=%v %s %s", ike, c.charonStarts, c.encr, c.dh)
 	}
 	if ike.RemoteHost != seenA.String() {

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/ipv4"
+
 	"github.com/gonetsh/gonetsh/driver"
 	"github.com/gonetsh/gonetsh/driver/conn"
 	"github.com/gonetsh/gonetsh/driver/sadb"
@@ -39,11 +41,12 @@ type Acquirer interface {
 type Plane struct {
 	log *slog.Logger
 
-	drv  atomic.Pointer[driver.Driver]
-	neg  atomic.Pointer[Negotiator]
-	acq  atomic.Pointer[Acquirer]
-	ike  *net.UDPConn // UDP 500; nil until ListenIKE
-	done chan struct{}
+	drv   atomic.Pointer[driver.Driver]
+	neg   atomic.Pointer[Negotiator]
+	acq   atomic.Pointer[Acquirer]
+	ike   *net.UDPConn     // UDP 500; nil until ListenIKE
+	ikePC *ipv4.PacketConn // ike with control messages (IP_PKTINFO)
+	done  chan struct{}
 
 	mu       sync.Mutex // guards the fields below
 	tab      *table

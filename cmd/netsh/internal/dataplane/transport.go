@@ -48,7 +48,7 @@ func (p *Plane) ListenIKE(port uint16, mark uint32) error {
 		c.Close()
 		return fmt.Errorf("dataplane: IKE socket: %w", err)
 	}
-	p.ike = c
+	p.ike, p.ikePC = c, pc
 	go p.routineReceiveIKE(pc, port)
 	return nil
 }
@@ -98,7 +98,7 @@ func (p *Plane) Send(local, remote netip.AddrPort, msg []byte) error {
 	if local.Addr().IsValid() && !local.Addr().IsUnspecified() {
 		cm = &ipv4.ControlMessage{Src: local.Addr().AsSlice()}
 	}
-	_, err := ipv4.NewPacketConn(p.ike).WriteTo(msg, cm, net.UDPAddrFromAddrPort(remote))
+	_, err := p.ikePC.WriteTo(msg, cm, net.UDPAddrFromAddrPort(remote))
 	return err
 }
 
